@@ -1,0 +1,3 @@
+module gortcompare
+
+go 1.19

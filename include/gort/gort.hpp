@@ -1,0 +1,5 @@
+// The umbrella header: everything public in gort.
+#pragma once
+
+#include "gort/runtime.hpp"
+#include "gort/sync.hpp"

@@ -1,0 +1,93 @@
+// The OS seam. Everything gort needs from the kernel goes through this header; each
+// function states the contract a port must meet. Today's only backend is Linux
+// (os_linux.cpp). Nothing above src/os/ includes a system header for these services.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+namespace gort::os {
+
+// ---- Clocks -------------------------------------------------------------------------
+// Monotonic nanoseconds (CLOCK_MONOTONIC). Context: any, async-signal-safe.
+std::int64_t nanotime() noexcept;
+
+// ---- Futex --------------------------------------------------------------------------
+// Blocks while *addr == expected, or until woken, or until timeout_ns (<0: forever)
+// passes. Spurious returns are allowed; callers re-check their condition.
+void futex_wait(std::atomic<std::uint32_t>* addr, std::uint32_t expected,
+                std::int64_t timeout_ns = -1) noexcept;
+// Wakes up to n threads blocked in futex_wait on addr.
+void futex_wake(std::atomic<std::uint32_t>* addr, int n) noexcept;
+
+// A one-shot event for parking a thread (Go's note): sleep() blocks until wakeup() has
+// been called since the last clear(). Exactly one thread sleeps on a Note at a time;
+// any thread may wake it.
+class Note {
+ public:
+  void clear() noexcept { key_.store(0, std::memory_order_relaxed); }
+  void wakeup() noexcept;
+  void sleep() noexcept;
+  // Returns true if woken, false on timeout.
+  bool sleep_for(std::int64_t ns) noexcept;
+
+ private:
+  std::atomic<std::uint32_t> key_{0};
+};
+
+// ---- Threads ------------------------------------------------------------------------
+// The kernel thread id of the caller (gettid). Never cached by the compiler across a
+// goroutine switch (it is an out-of-line call).
+int thread_id() noexcept;
+// The calling thread's stack: lowest address and size (pthread_getattr_np).
+void current_thread_stack(const void** bottom, std::size_t* size) noexcept;
+// Number of CPUs this process may run on (sched_getaffinity), at least 1.
+int usable_cpus() noexcept;
+
+// ---- Virtual memory -----------------------------------------------------------------
+std::size_t page_size() noexcept;
+// Reserves size bytes of readable/writable address space that the kernel commits lazily,
+// page by page, on first touch, without charging it to the commit limit (MAP_NORESERVE),
+// and without transparent huge pages. Returns nullptr on failure (errno set).
+void* reserve_lazy(std::size_t size) noexcept;
+void release(void* p, std::size_t size) noexcept;
+// Gives the physical pages of [p, p+size) back to the kernel; the range stays reserved
+// and reads as zero afterwards.
+void decommit(void* p, std::size_t size) noexcept;
+
+enum class GuardKind { kGuardInstall, kMprotect };
+// Makes [p, p+size) fault on any access. Uses MADV_GUARD_INSTALL (Linux >= 6.13), which
+// marks page-table entries and does not split the mapping, so a million guarded stacks fit
+// in the default vm.max_map_count; falls back to mprotect(PROT_NONE) (one more mapping
+// per guard) elsewhere. Returns false on failure (errno set).
+bool install_guard(void* p, std::size_t size) noexcept;
+GuardKind guard_kind() noexcept;
+
+// ---- Signals ------------------------------------------------------------------------
+// Handler for synchronous faults (SIGSEGV, SIGBUS). It runs on the thread's alternate
+// signal stack. Returns true if it handled the fault (it normally does not return then);
+// false to pass the fault on to the previously installed handler or the default action.
+using FaultHandler = bool (*)(void* fault_addr) noexcept;
+// Installs handler for SIGSEGV and SIGBUS process-wide; idempotent. Previous handlers are
+// chained for faults the handler declines.
+void install_fault_handler(FaultHandler handler) noexcept;
+
+// An alternate signal stack for the calling thread, so a fault on an exhausted goroutine
+// stack can still be reported. Freed with the object; the thread's previous alternate
+// stack is restored.
+class AltStack {
+ public:
+  AltStack() noexcept;
+  ~AltStack();
+  AltStack(const AltStack&) = delete;
+  AltStack& operator=(const AltStack&) = delete;
+
+ private:
+  void* mem_ = nullptr;
+  std::size_t size_ = 0;
+  bool had_previous_ = false;
+  alignas(16) unsigned char previous_[32] = {};  // a stack_t
+};
+
+}  // namespace gort::os

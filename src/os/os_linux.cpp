@@ -1,0 +1,212 @@
+// Linux backend of os.hpp.
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+
+#include "base/fatal.hpp"
+#include "os/os.hpp"
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102  // linux/mman.h since 6.13
+#endif
+
+namespace gort::os {
+
+static_assert(sizeof(stack_t) <= 32, "AltStack::previous_ too small");
+
+std::int64_t nanotime() noexcept {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+void futex_wait(std::atomic<std::uint32_t>* addr, std::uint32_t expected,
+                std::int64_t timeout_ns) noexcept {
+  timespec ts;
+  timespec* tsp = nullptr;
+  if (timeout_ns >= 0) {
+    ts.tv_sec = timeout_ns / 1'000'000'000;
+    ts.tv_nsec = timeout_ns % 1'000'000'000;
+    tsp = &ts;
+  }
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(addr), FUTEX_WAIT_PRIVATE, expected, tsp,
+          nullptr, 0);
+}
+
+void futex_wake(std::atomic<std::uint32_t>* addr, int n) noexcept {
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(addr), FUTEX_WAKE_PRIVATE, n, nullptr,
+          nullptr, 0);
+}
+
+// Note protocol: key 0 = not signalled, 1 = signalled. wakeup stores 1 (release, pairs
+// with the acquire load in sleep) and then wakes the futex; sleep waits while key is 0.
+void Note::wakeup() noexcept {
+  if (key_.exchange(1, std::memory_order_release) == 0) futex_wake(&key_, 1);
+}
+
+void Note::sleep() noexcept {
+  while (key_.load(std::memory_order_acquire) == 0) futex_wait(&key_, 0);
+}
+
+bool Note::sleep_for(std::int64_t ns) noexcept {
+  const std::int64_t deadline = nanotime() + ns;
+  while (key_.load(std::memory_order_acquire) == 0) {
+    const std::int64_t left = deadline - nanotime();
+    if (left <= 0) return false;
+    futex_wait(&key_, 0, left);
+  }
+  return true;
+}
+
+int thread_id() noexcept { return static_cast<int>(syscall(SYS_gettid)); }
+
+void current_thread_stack(const void** bottom, std::size_t* size) noexcept {
+  *bottom = nullptr;
+  *size = 0;
+  pthread_attr_t attr;
+  if (pthread_getattr_np(pthread_self(), &attr) != 0) return;
+  void* addr = nullptr;
+  std::size_t sz = 0;
+  if (pthread_attr_getstack(&attr, &addr, &sz) == 0) {
+    *bottom = addr;
+    *size = sz;
+  }
+  pthread_attr_destroy(&attr);
+}
+
+int usable_cpus() noexcept {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) {
+    int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? static_cast<int>(n) : 1;
+}
+
+std::size_t page_size() noexcept {
+  static const std::size_t size = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  return size;
+}
+
+void* reserve_lazy(std::size_t size) noexcept {
+  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) return nullptr;
+  // Stacks touch one or two pages each: a transparent huge page would commit 2 MiB.
+  madvise(p, size, MADV_NOHUGEPAGE);
+  return p;
+}
+
+void release(void* p, std::size_t size) noexcept { munmap(p, size); }
+
+void decommit(void* p, std::size_t size) noexcept { madvise(p, size, MADV_DONTNEED); }
+
+namespace {
+// -1 unknown, 0 mprotect, 1 MADV_GUARD_INSTALL. Probed once; kernels do not change.
+std::atomic<int> g_guard_mode{-1};
+}  // namespace
+
+bool install_guard(void* p, std::size_t size) noexcept {
+  int mode = g_guard_mode.load(std::memory_order_relaxed);
+  if (mode != 0) {
+    if (madvise(p, size, MADV_GUARD_INSTALL) == 0) {
+      g_guard_mode.store(1, std::memory_order_relaxed);
+      return true;
+    }
+    if (errno != EINVAL || mode == 1) return false;
+    g_guard_mode.store(0, std::memory_order_relaxed);  // kernel older than 6.13
+  }
+  return mprotect(p, size, PROT_NONE) == 0;
+}
+
+GuardKind guard_kind() noexcept {
+  return g_guard_mode.load(std::memory_order_relaxed) == 0 ? GuardKind::kMprotect
+                                                           : GuardKind::kGuardInstall;
+}
+
+namespace {
+FaultHandler g_fault_handler = nullptr;
+struct sigaction g_prev_segv, g_prev_bus;
+
+void chain(int sig, siginfo_t* info, void* uctx) {
+  const struct sigaction& prev = sig == SIGSEGV ? g_prev_segv : g_prev_bus;
+  if (prev.sa_flags & SA_SIGINFO) {
+    if (prev.sa_sigaction != nullptr) {
+      prev.sa_sigaction(sig, info, uctx);
+      return;
+    }
+  } else if (prev.sa_handler != SIG_DFL && prev.sa_handler != SIG_IGN) {
+    prev.sa_handler(sig);
+    return;
+  }
+  // Default action: restore it and return, so the faulting instruction faults again.
+  signal(sig, SIG_DFL);
+}
+
+void on_fault(int sig, siginfo_t* info, void* uctx) {
+  const int saved = errno;
+  if (g_fault_handler != nullptr && g_fault_handler(info->si_addr)) {
+    errno = saved;
+    return;
+  }
+  chain(sig, info, uctx);
+  errno = saved;
+}
+}  // namespace
+
+void install_fault_handler(FaultHandler handler) noexcept {
+  if (g_fault_handler != nullptr) {
+    g_fault_handler = handler;
+    return;
+  }
+  g_fault_handler = handler;
+  struct sigaction sa;
+  std::memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_fault;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGSEGV, &sa, &g_prev_segv);
+  sigaction(SIGBUS, &sa, &g_prev_bus);
+}
+
+AltStack::AltStack() noexcept {
+  // 64 KiB: the fault reporter is small, but sanitizer runtimes run their own handlers
+  // on this stack too and need more than SIGSTKSZ.
+  size_ = 64 * 1024;
+  mem_ = mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mem_ == MAP_FAILED) {
+    mem_ = nullptr;
+    return;
+  }
+  stack_t ss;
+  ss.ss_sp = mem_;
+  ss.ss_size = size_;
+  ss.ss_flags = 0;
+  stack_t* prev = reinterpret_cast<stack_t*>(previous_);
+  had_previous_ = sigaltstack(&ss, prev) == 0 && !(prev->ss_flags & SS_DISABLE);
+}
+
+AltStack::~AltStack() {
+  if (mem_ == nullptr) return;
+  if (had_previous_) {
+    sigaltstack(reinterpret_cast<stack_t*>(previous_), nullptr);
+  } else {
+    stack_t ss;
+    std::memset(&ss, 0, sizeof ss);
+    ss.ss_flags = SS_DISABLE;
+    sigaltstack(&ss, nullptr);
+  }
+  munmap(mem_, size_);
+}
+
+}  // namespace gort::os

@@ -1,0 +1,177 @@
+// Fatal reports in Go's words: panics (exceptions escaping a goroutine), stack overflow,
+// and the goroutine list printed with "all goroutines are asleep - deadlock!".
+//
+// Panics: the runtime installs a std::terminate handler for the duration of run(). An
+// exception escaping a goroutine reaches it before unwinding (see proc.cpp), so the
+// backtrace printed is the throw site's. Output is "panic: <what()>" (prefixed with the
+// exception's type unless it is gort::Panic), a blank line, "goroutine N [running]:" and
+// the frames; exit status 2.
+//
+// Stack overflow: a fault whose address lies in the current goroutine's guard region
+// prints "fatal error: stack overflow" with the goroutine's id, exit status 2. The handler
+// runs on the M's alternate signal stack and only reads the M's fields and writes to fd 2.
+#include <cxxabi.h>
+#include <dlfcn.h>
+#include <execinfo.h>
+
+#include <cstdlib>
+#include <exception>
+#include <string>
+#include <typeinfo>
+
+#include "base/fatal.hpp"
+#include "runtime/sched.hpp"
+
+namespace gort::runtime {
+
+namespace {
+
+std::terminate_handler g_previous_terminate = nullptr;
+
+void write_hex(std::uintptr_t v) noexcept {
+  char buf[2 + 16];
+  char* p = buf + sizeof buf;
+  do {
+    *--p = "0123456789abcdef"[v & 15];
+    v >>= 4;
+  } while (v != 0);
+  *--p = 'x';
+  *--p = '0';
+  base::raw_write(std::string_view(p, static_cast<std::size_t>(buf + sizeof buf - p)));
+}
+
+bool on_fault(void* addr) noexcept {
+  M* m = current_m();
+  if (m == nullptr || m->curg == nullptr) return false;
+  G* gp = m->curg;
+  const auto a = reinterpret_cast<std::uintptr_t>(addr);
+  if (a >= gp->stack.lo || a < gp->stack.lo - StackArena::kGuardSize) return false;
+  base::raw_write("runtime: goroutine stack exceeds ");
+  base::raw_write_uint(gp->stack.hi - gp->stack.lo);
+  base::raw_write("-byte limit\nruntime: fault addr=");
+  write_hex(a);
+  base::raw_write(" stack=[");
+  write_hex(gp->stack.lo);
+  base::raw_write(", ");
+  write_hex(gp->stack.hi);
+  base::raw_write("]\nfatal error: stack overflow\n\ngoroutine ");
+  base::raw_write_uint(gp->id);
+  base::raw_write(" [running]:\n");
+  base::die();
+}
+
+std::string demangle(const char* name) {
+  int status = 0;
+  char* d = abi::__cxa_demangle(name, nullptr, nullptr, &status);
+  if (status != 0 || d == nullptr) return name;
+  std::string out(d);
+  std::free(d);
+  return out;
+}
+
+// Prints the calling thread's frames, Go-style: function, then "\tobject +0xoffset".
+void print_backtrace() {
+  void* frames[64];
+  const int n = backtrace(frames, 64);
+  for (int i = 0; i < n; ++i) {
+    Dl_info info{};
+    const bool found = dladdr(frames[i], &info) != 0;
+    std::string fn = found && info.dli_sname != nullptr ? demangle(info.dli_sname) : "?";
+    if (fn.rfind("gort::runtime::", 0) == 0 || fn.find("__cxa_") != std::string::npos ||
+        fn.find("_Unwind_") != std::string::npos || fn.find("std::terminate") != std::string::npos ||
+        fn == "backtrace")
+      continue;  // the reporting machinery itself
+    base::raw_write(fn);
+    base::raw_write("(...)\n\t");
+    base::raw_write(found && info.dli_fname != nullptr ? info.dli_fname : "?");
+    base::raw_write(" +");
+    write_hex(reinterpret_cast<std::uintptr_t>(frames[i]) -
+              reinterpret_cast<std::uintptr_t>(found ? info.dli_fbase : nullptr));
+    base::raw_write("\n");
+  }
+}
+
+std::string describe_current_exception() {
+  std::exception_ptr ep = std::current_exception();
+  if (!ep) return "";
+  std::type_info* type = abi::__cxa_current_exception_type();
+  std::string type_name = type != nullptr ? demangle(type->name()) : "unknown";
+  try {
+    std::rethrow_exception(ep);
+  } catch (const Panic& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    return type_name + ": " + e.what();
+  } catch (...) {
+    return type_name;
+  }
+}
+
+[[noreturn]] void on_terminate() {
+  G* gp = current_g();
+  if (gp == nullptr) {
+    if (g_previous_terminate != nullptr) g_previous_terminate();
+    std::abort();
+  }
+  std::string what = describe_current_exception();
+  if (what.empty()) {
+    base::raw_write("fatal error: std::terminate called");
+  } else {
+    base::raw_write("panic: ");
+    base::raw_write(what);
+  }
+  base::raw_write("\n\ngoroutine ");
+  base::raw_write_uint(gp->id);
+  base::raw_write(" [running]:\n");
+  print_backtrace();
+  base::die();
+}
+
+}  // namespace
+
+void install_fault_reporting() noexcept {
+  os::install_fault_handler(on_fault);
+  g_previous_terminate = std::set_terminate(on_terminate);
+}
+
+void restore_fault_reporting() noexcept { std::set_terminate(g_previous_terminate); }
+
+void dump_waiting_goroutines(Sched& s) noexcept {
+  LockGuard l(s.allg_lock);
+  for (G* gp : s.allg) {
+    if (gp->status.load(std::memory_order_relaxed) != GStatus::kWaiting) continue;
+    base::raw_write("goroutine ");
+    base::raw_write_uint(gp->id);
+    base::raw_write(" [");
+    base::raw_write(detail::wait_reason_string(gp->waitreason));
+    base::raw_write("]:\n\n");
+  }
+}
+
+}  // namespace gort::runtime
+
+namespace gort::detail {
+
+const char* wait_reason_string(WaitReason r) noexcept {
+  switch (r) {
+    case WaitReason::kNone: return "";
+    case WaitReason::kSyncWaitGroupWait: return "sync.WaitGroup.Wait";
+    case WaitReason::kSyncMutexLock: return "sync.Mutex.Lock";
+    case WaitReason::kSyncRWMutexLock: return "sync.RWMutex.Lock";
+    case WaitReason::kSyncRWMutexRLock: return "sync.RWMutex.RLock";
+    case WaitReason::kSyncCondWait: return "sync.Cond.Wait";
+    case WaitReason::kSemacquire: return "semacquire";
+    case WaitReason::kChanReceive: return "chan receive";
+    case WaitReason::kChanSend: return "chan send";
+    case WaitReason::kChanReceiveNilChan: return "chan receive (nil chan)";
+    case WaitReason::kChanSendNilChan: return "chan send (nil chan)";
+    case WaitReason::kSelect: return "select";
+    case WaitReason::kSelectNoCases: return "select (no cases)";
+    case WaitReason::kSleep: return "sleep";
+    case WaitReason::kIOWait: return "IO wait";
+    case WaitReason::kLockedThread: return "locked to thread";
+  }
+  return "unknown";
+}
+
+}  // namespace gort::detail

@@ -1,0 +1,69 @@
+// The runtime's internal lock: a futex mutex (Drepper's "Futexes Are Tricky", mutex 3).
+// It blocks the OS thread, never parks a goroutine, so it must only guard short critical
+// sections that never switch goroutines. Annotated for clang's -Wthread-safety.
+//
+// Lock order (outermost first; take a later one only while holding earlier ones):
+//   1. sema bucket lock (sema.cpp)
+//   2. Sched::lock (idle Ps and Ms, global run queue)
+//   3. Sched::gfree_lock (global free G list)
+//   4. StackArena::lock_ (slab list)
+//   5. Sched::allg_lock
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "base/annotations.hpp"
+#include "os/os.hpp"
+
+namespace gort::runtime {
+
+class GORT_CAPABILITY("mutex") Lock {
+ public:
+  void lock() GORT_ACQUIRE() {
+    std::uint32_t c = 0;
+    if (state_.compare_exchange_strong(c, 1, std::memory_order_acquire)) return;
+    lock_slow(c);
+  }
+  void unlock() GORT_RELEASE() {
+    // Release pairs with the acquire CAS/exchange of the next owner.
+    if (state_.exchange(0, std::memory_order_release) == 2) os::futex_wake(&state_, 1);
+  }
+
+ private:
+  void lock_slow(std::uint32_t c) {
+    // Spin briefly: critical sections here are tens of nanoseconds.
+    for (int i = 0; i < 100 && c != 0; ++i) {
+      cpu_relax();
+      c = 0;
+      if (state_.compare_exchange_weak(c, 1, std::memory_order_acquire)) return;
+    }
+    if (c != 2) c = state_.exchange(2, std::memory_order_acquire);
+    while (c != 0) {
+      os::futex_wait(&state_, 2);
+      c = state_.exchange(2, std::memory_order_acquire);
+    }
+  }
+  static void cpu_relax() {
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield");
+#endif
+  }
+  // 0 unlocked, 1 locked, 2 locked with (possible) waiters.
+  std::atomic<std::uint32_t> state_{0};
+};
+
+class GORT_SCOPED_CAPABILITY LockGuard {
+ public:
+  explicit LockGuard(Lock& l) GORT_ACQUIRE(l) : l_(l) { l_.lock(); }
+  ~LockGuard() GORT_RELEASE() { l_.unlock(); }
+  LockGuard(const LockGuard&) = delete;
+  LockGuard& operator=(const LockGuard&) = delete;
+
+ private:
+  Lock& l_;
+};
+
+}  // namespace gort::runtime

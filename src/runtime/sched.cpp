@@ -1,0 +1,590 @@
+// The scheduler: Go's schedule/findRunnable loop (runtime/proc.go), for C++.
+//
+// Design. Goroutines (G) run on OS threads (M); an M needs a P to run goroutines, and
+// there are exactly gomaxprocs Ps. Each P owns a bounded local run queue (256 Gs, lock-free,
+// others may steal half of it) and a `runnext` slot. A global run queue under Sched::lock
+// takes overflow and Gs readied from threads without a P. Every M runs schedule_loop() on
+// its own thread stack (g0): pick a G, switch to it, and when the G switches back, perform
+// what it asked for (yield, park, exit) on g0, off the G's stack. Doing the commit step on
+// g0 is what makes park race-free: the G is fully stopped before anyone can see it.
+//
+// Picking a G (find_runnable), in order: every 61st tick one G from the global queue (so
+// a busy P cannot starve it; 61 is Go's prime), runnext, the local queue, the global
+// queue, then stealing from other Ps. Stealing is done by at most as many spinning Ms as
+// half the busy Ps (Go's bound): spinning burns CPU, so it is rationed, but one spinning
+// M is always allowed so new work is picked up promptly.
+//
+// runnext fairness. A G readied by the running G goes to runnext and runs next, inheriting
+// the slice: this keeps producer/consumer pairs on one cache. Two goroutines readying each
+// other would then monopolise the P, so after kRunnextStreakMax consecutive runnext picks
+// with a non-empty local queue, the queue's head runs first (Go bounds the same with the
+// 10 ms time slice that sysmon enforces).
+//
+// Parking Ms (Go's "Worker thread parking/unparking" comment). An M with nothing to do
+// releases its P to the idle list and sleeps on its Note: an idle runtime burns no CPU.
+// When work is submitted, wakep() starts one spinning M if there is an idle P and no
+// spinning M. The hazard is a lost wakeup: a submitter sees nmspinning > 0 and wakes no
+// one, while the spinning M, about to stop, misses the new G. Both sides therefore do a
+// StoreLoad-ordered sequence: the submitter publishes the G, then (seq_cst fence) reads
+// nmspinning; the spinner decrements nmspinning (seq_cst RMW), then re-checks every run
+// queue and, if it finds work, takes an idle P and spins again.
+//
+// Invariants.
+//   * nmspinning == number of Ms with m->spinning (plus transiently the wakep() claim).
+//   * An M holds at most one P; p->m == m iff m->p == p.
+//   * A G in a run queue is kRunnable and its sp is valid.
+//   * Sched::lock is never held across a goroutine switch.
+#include "runtime/sched.hpp"
+
+#include <time.h>
+
+#include <algorithm>
+#include <numeric>
+
+#include "base/fatal.hpp"
+#include "runtime/context.hpp"
+#include "runtime/fiber_sanitizer.hpp"
+
+namespace gort::runtime {
+
+void dump_waiting_goroutines(Sched& s) noexcept;  // fault.cpp
+
+namespace {
+
+constexpr std::uint32_t kRunnextStreakMax = 64;
+thread_local std::uint32_t t_runnext_streak = 0;  // per M (only read on g0)
+
+// ---- Switching ----------------------------------------------------------------------
+
+// Context: g0 of m. Runs gp until it switches back.
+void execute(M* m, G* gp) {
+  P* p = m->p;
+  gp->status.store(GStatus::kRunning, std::memory_order_relaxed);
+  gp->m = m;
+  m->curg = gp;
+  ++p->schedtick;
+  bump(p->counters.switches);
+  san::asan_start_switch(&m->g0.asan_fake_stack, reinterpret_cast<void*>(gp->stack.lo),
+                         gp->stack.hi - gp->stack.lo);
+  san::tsan_switch_to(gp->tsan_fiber);
+  gort_switch_context(&m->g0.sp, gp->sp, gp);
+  san::asan_finish_switch(m->g0.asan_fake_stack, nullptr, nullptr);
+  m->curg = nullptr;
+}
+
+// ---- Ps -----------------------------------------------------------------------------
+
+void acquirep(M* m, P* p) {
+  GORT_CHECK(p != nullptr && p->m == nullptr && m->p == nullptr);
+  p->m = m;
+  p->status = PStatus::kRunning;
+  m->p = p;
+}
+
+P* releasep(M* m) {
+  P* p = m->p;
+  GORT_CHECK(p != nullptr && p->m == m);
+  p->m = nullptr;
+  p->status = PStatus::kIdle;
+  m->p = nullptr;
+  return p;
+}
+
+void pidleput(Sched& s, P* p) GORT_REQUIRES(s.lock) {
+  p->link = s.pidle;
+  s.pidle = p;
+  s.npidle.fetch_add(1, std::memory_order_seq_cst);
+}
+
+P* pidleget(Sched& s) GORT_REQUIRES(s.lock) {
+  P* p = s.pidle;
+  if (p != nullptr) {
+    s.pidle = p->link;
+    p->link = nullptr;
+    s.npidle.fetch_sub(1, std::memory_order_seq_cst);
+  }
+  return p;
+}
+
+void mput(Sched& s, M* m) GORT_REQUIRES(s.lock) {
+  m->schedlink = s.midle;
+  s.midle = m;
+  ++s.nmidle;
+}
+
+M* mget(Sched& s) GORT_REQUIRES(s.lock) {
+  M* m = s.midle;
+  if (m != nullptr) {
+    s.midle = m->schedlink;
+    m->schedlink = nullptr;
+    --s.nmidle;
+  }
+  return m;
+}
+
+// ---- Run queues ---------------------------------------------------------------------
+
+void globrunqput_batch(Sched& s, G* head, G* tail, int n) GORT_REQUIRES(s.lock) {
+  tail->schedlink = nullptr;
+  if (s.runq_tail != nullptr) {
+    s.runq_tail->schedlink = head;
+  } else {
+    s.runq_head = head;
+  }
+  s.runq_tail = tail;
+  s.runq_size.store(s.runq_size.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+
+G* globrunqpop(Sched& s) GORT_REQUIRES(s.lock) {
+  G* gp = s.runq_head;
+  if (gp == nullptr) return nullptr;
+  s.runq_head = gp->schedlink;
+  if (s.runq_head == nullptr) s.runq_tail = nullptr;
+  gp->schedlink = nullptr;
+  s.runq_size.store(s.runq_size.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+  return gp;
+}
+
+// Takes a fair share of the global queue: one G to run, the rest onto p's (empty) local
+// queue. Go's globrunqget.
+G* globrunqget(Sched& s, P* p, int max) GORT_REQUIRES(s.lock) {
+  int n = s.runq_size.load(std::memory_order_relaxed);
+  if (n == 0) return nullptr;
+  n = std::min(n, n / s.gomaxprocs + 1);
+  if (max > 0) n = std::min(n, max);
+  n = std::min<int>(n, P::kRunQueueSize / 2);
+  G* gp = globrunqpop(s);
+  bump(p->counters.global_gets, static_cast<std::uint64_t>(n));
+  while (--n > 0) {
+    G* more = globrunqpop(s);
+    GORT_CHECK(p->runq.push(more));
+  }
+  return gp;
+}
+
+// The local queue is full: move half of it and gp to the global queue (Go's runqputslow).
+bool runqputslow(Sched& s, M* m, P* p, G* gp) {
+  G* batch[P::kRunQueueSize / 2 + 1];
+  std::uint32_t n = p->runq.grab(batch);
+  if (n == 0) return false;  // thieves emptied it meanwhile; the caller retries the push
+  batch[n++] = gp;
+  if (s.opts.race_randomize) {
+    for (std::uint32_t i = n - 1; i > 0; --i) std::swap(batch[i], batch[m->rand.below(i + 1)]);
+  }
+  for (std::uint32_t i = 0; i + 1 < n; ++i) batch[i]->schedlink = batch[i + 1];
+  LockGuard l(s.lock);
+  globrunqput_batch(s, batch[0], batch[n - 1], static_cast<int>(n));
+  return true;
+}
+
+void runqput(Sched& s, M* m, P* p, G* gp, bool next) {
+  if (s.opts.race_randomize && (m->rand.next() & 1) != 0) next = false;
+  if (next) {
+    G* old = p->runnext.exchange(gp, std::memory_order_acq_rel);
+    if (old == nullptr) return;
+    gp = old;  // the previous runnext goes to the tail of the queue
+  }
+  while (!p->runq.push(gp)) {
+    if (runqputslow(s, m, p, gp)) return;
+  }
+}
+
+G* runqget(P* p) {
+  G* next = p->runnext.load(std::memory_order_relaxed);
+  if (next != nullptr && (t_runnext_streak < kRunnextStreakMax || p->runq.empty())) {
+    if (p->runnext.compare_exchange_strong(next, nullptr, std::memory_order_acquire)) {
+      ++t_runnext_streak;
+      return next;
+    }
+  }
+  G* gp = nullptr;
+  if (p->runq.pop(gp)) {
+    t_runnext_streak = 0;
+    return gp;
+  }
+  // The streak bound skipped runnext but the queue turned out empty (stolen meanwhile).
+  next = p->runnext.load(std::memory_order_relaxed);
+  if (next != nullptr && p->runnext.compare_exchange_strong(next, nullptr, std::memory_order_acquire))
+    return next;
+  return nullptr;
+}
+
+bool has_local_work(P* p) {
+  return !p->runq.empty() || p->runnext.load(std::memory_order_acquire) != nullptr;
+}
+
+// Steals half of victim's queue into p's; returns one G to run. Go's runqsteal.
+G* runqsteal(P* p, P* victim, bool steal_runnext) {
+  G* batch[P::kRunQueueSize / 2];
+  std::uint32_t n = victim->runq.grab(batch);
+  if (n == 0 && steal_runnext) {
+    G* next = victim->runnext.load(std::memory_order_acquire);
+    if (next != nullptr) {
+      // The victim is likely about to run it (it was just readied by its running G):
+      // back off ~3 us first, as Go does, so ping-pong pairs are not split across Ps.
+      timespec ts{0, 3000};
+      nanosleep(&ts, nullptr);
+      if (victim->runnext.compare_exchange_strong(next, nullptr, std::memory_order_acq_rel)) {
+        batch[0] = next;
+        n = 1;
+      }
+    }
+  }
+  if (n == 0) return nullptr;
+  bump(p->counters.steals);
+  bump(p->counters.stolen, n);
+  G* gp = batch[n - 1];
+  if (n > 1) GORT_CHECK(p->runq.push_batch(batch, n - 1) == n - 1);
+  return gp;
+}
+
+G* steal_work(Sched& s, M* m) {
+  const auto n = static_cast<std::uint32_t>(s.gomaxprocs);
+  if (n < 2) return nullptr;
+  P* p = m->p;
+  for (int round = 0; round < 4; ++round) {
+    const bool last = round == 3;
+    const std::uint32_t start = m->rand.below(n);
+    const std::uint32_t stride = s.steal_strides[m->rand.below(static_cast<std::uint32_t>(s.steal_strides.size()))];
+    for (std::uint32_t i = 0; i < n; ++i) {
+      if (s.exiting.load(std::memory_order_relaxed)) return nullptr;
+      P* victim = s.allp[(start + i * stride) % n];
+      if (victim == p) continue;
+      if (G* gp = runqsteal(p, victim, last)) return gp;
+    }
+  }
+  return nullptr;
+}
+
+// ---- Ms -----------------------------------------------------------------------------
+
+void m_thread_main(Sched* s, M* m);
+
+// Starts an M to run p (an idle P if null). spinning: the caller already counted the new
+// M in nmspinning. Go's startm.
+void startm(Sched& s, P* p, bool spinning) {
+  M* nm = nullptr;
+  bool fresh = false;
+  {
+    LockGuard l(s.lock);
+    if (p == nullptr) p = pidleget(s);
+    if (p == nullptr) {
+      if (spinning) s.nmspinning.fetch_sub(1, std::memory_order_seq_cst);
+      return;
+    }
+    nm = mget(s);
+    if (nm == nullptr) {
+      nm = new M();
+      nm->id = s.mcount++;
+      nm->rand = base::FastRand(0x5DEECE66Dull * static_cast<std::uint64_t>(nm->id + 1) ^
+                                static_cast<std::uint64_t>(os::nanotime()));
+      s.allm.push_back(nm);
+      s.live_threads.fetch_add(1, std::memory_order_relaxed);
+      fresh = true;
+    }
+    nm->spinning = spinning;
+    nm->nextp = p;
+  }
+  if (fresh) {
+    std::thread(m_thread_main, &s, nm).detach();
+  } else {
+    s.thread_wakeups.fetch_add(1, std::memory_order_relaxed);
+    nm->park.wakeup();  // release: pairs with the acquire in Note::sleep (nextp, spinning)
+  }
+}
+
+void checkdead(Sched& s) GORT_REQUIRES(s.lock) {
+  if (!s.opts.detect_deadlock || s.exiting.load(std::memory_order_relaxed)) return;
+  const int running = s.mcount - s.nmidle - s.nmidlelocked;
+  if (running > 0) return;
+  if (running < 0) base::fatal("runtime: checkdead: inconsistent M counts");
+  // Every M is asleep and nothing (no timer, no I/O yet) can wake one: Go's verdict.
+  base::raw_write("fatal error: all goroutines are asleep - deadlock!\n\n");
+  dump_waiting_goroutines(s);
+  base::die();
+}
+
+// Puts m to sleep until another M hands it a P (or the runtime exits). Go's stopm.
+void stopm(Sched& s, M* m) {
+  GORT_CHECK(m->p == nullptr && !m->spinning);
+  {
+    LockGuard l(s.lock);
+    if (s.exiting.load(std::memory_order_relaxed)) return;
+    mput(s, m);
+    checkdead(s);
+  }
+  m->park.sleep();
+  m->park.clear();
+  if (m->nextp != nullptr) {
+    acquirep(m, m->nextp);
+    m->nextp = nullptr;
+  }
+}
+
+// Hands p to another M if it has work, else makes it idle. Go's handoffp.
+void handoffp(Sched& s, P* p) {
+  if (!has_local_work(p) && s.runq_size.load(std::memory_order_relaxed) == 0) {
+    LockGuard l(s.lock);
+    if (s.runq_size.load(std::memory_order_relaxed) == 0) {
+      pidleput(s, p);
+      return;
+    }
+  }
+  startm(s, p, false);
+}
+
+void resetspinning(Sched& s, M* m) {
+  m->spinning = false;
+  if (s.nmspinning.fetch_sub(1, std::memory_order_seq_cst) <= 0)
+    base::fatal("runtime: negative nmspinning");
+  // We found work: there may be more, so keep one M spinning (Go's policy).
+  wakep(s);
+}
+
+// After a spinning M gave up its P: re-check every queue (see "Parking Ms" above).
+bool recheck_after_spinning(Sched& s, M* m) {
+  for (P* p2 : s.allp) {
+    if (!has_local_work(p2)) continue;
+    P* p = nullptr;
+    {
+      LockGuard l(s.lock);
+      p = pidleget(s);
+    }
+    if (p == nullptr) return false;  // a running P owns that work and will run it
+    acquirep(m, p);
+    m->spinning = true;
+    s.nmspinning.fetch_add(1, std::memory_order_seq_cst);
+    return true;
+  }
+  return false;
+}
+
+// Returns a runnable G, blocking the M while there is none; null when the runtime exits.
+G* find_runnable(Sched& s, M* m) {
+  for (;;) {
+    if (s.exiting.load(std::memory_order_acquire)) return nullptr;
+    P* p = m->p;
+    GORT_CHECK(p != nullptr);
+    if (p->schedtick % 61 == 0 && s.runq_size.load(std::memory_order_relaxed) > 0) {
+      LockGuard l(s.lock);
+      if (G* gp = globrunqget(s, p, 1)) return gp;
+    }
+    if (G* gp = runqget(p)) return gp;
+    if (s.runq_size.load(std::memory_order_relaxed) > 0) {
+      LockGuard l(s.lock);
+      if (G* gp = globrunqget(s, p, 0)) return gp;
+    }
+    const int busy = s.gomaxprocs - s.npidle.load(std::memory_order_relaxed);
+    if (m->spinning || 2 * s.nmspinning.load(std::memory_order_relaxed) < busy) {
+      if (!m->spinning) {
+        m->spinning = true;
+        s.nmspinning.fetch_add(1, std::memory_order_seq_cst);
+        bump(p->counters.spins);
+      }
+      if (G* gp = steal_work(s, m)) return gp;
+    }
+    {
+      LockGuard l(s.lock);
+      if (s.exiting.load(std::memory_order_relaxed)) return nullptr;
+      if (G* gp = globrunqget(s, p, 0)) return gp;
+      releasep(m);
+      pidleput(s, p);
+    }
+    if (m->spinning) {
+      m->spinning = false;
+      if (s.nmspinning.fetch_sub(1, std::memory_order_seq_cst) <= 0)
+        base::fatal("runtime: negative nmspinning");
+      if (recheck_after_spinning(s, m)) continue;
+    }
+    stopm(s, m);
+  }
+}
+
+// Context: g0 with a P; m->lockedg is not running. Gives the P away and sleeps until the
+// locked goroutine is runnable and handed back with a P. Go's stoplockedm.
+bool stoplockedm(Sched& s, M* m) {
+  if (m->p != nullptr) handoffp(s, releasep(m));
+  {
+    LockGuard l(s.lock);
+    ++s.nmidlelocked;
+    checkdead(s);
+  }
+  m->park.sleep();
+  m->park.clear();
+  {
+    LockGuard l(s.lock);
+    --s.nmidlelocked;
+  }
+  if (s.exiting.load(std::memory_order_acquire) || m->nextp == nullptr) return false;
+  acquirep(m, m->nextp);
+  m->nextp = nullptr;
+  return true;
+}
+
+// gp is locked to another M: hand it our P and stop. Go's startlockedm.
+void startlockedm(Sched& s, M* m, G* gp) {
+  M* lm = gp->lockedm;
+  P* p = releasep(m);
+  lm->nextp = p;
+  lm->park.wakeup();  // release: pairs with lm's Note::sleep (nextp, gp)
+  stopm(s, m);
+}
+
+// On g0 after gp switched back: carry out what it asked for. Returns a G to run at once
+// (a park whose commit step declined), else null.
+G* after_run(Sched& s, M* m, G* gp) {
+  const Action a = m->action;
+  m->action = Action::kNone;
+  P* p = m->p;
+  switch (a) {
+    case Action::kYield:
+      gp->m = nullptr;
+      gp->status.store(GStatus::kRunnable, std::memory_order_relaxed);
+      bump(p->counters.yields);
+      runqput(s, m, p, gp, false);
+      return nullptr;
+    case Action::kPark: {
+      gp->m = nullptr;
+      bump(p->counters.parks);
+      // Release: whoever readies gp (after the commit below unlocks) sees a stopped G.
+      gp->status.store(GStatus::kWaiting, std::memory_order_release);
+      ParkCommit commit = m->park_commit;
+      m->park_commit = nullptr;
+      if (commit != nullptr && !commit(m->park_arg, gp)) {
+        gp->status.store(GStatus::kRunnable, std::memory_order_relaxed);
+        return gp;
+      }
+      return nullptr;
+    }
+    case Action::kExit:
+      gdestroy(s, p, gp);
+      return nullptr;
+    case Action::kNone:
+      break;
+  }
+  base::fatal("runtime: goroutine switched to g0 without an action");
+}
+
+void m_thread_main(Sched* s, M* m) {
+  {
+    set_current_m(m);
+    os::AltStack alt;
+    m->g0.tsan_fiber = san::tsan_current_fiber();
+    os::current_thread_stack(&m->g0_stack_bottom, &m->g0_stack_size);
+    acquirep(m, m->nextp);
+    m->nextp = nullptr;
+    schedule_loop(*s, m);
+    set_current_m(nullptr);
+  }
+  // Last touch of the runtime: run_main() frees everything once this reaches zero.
+  if (s->live_threads.fetch_sub(1, std::memory_order_acq_rel) == 1)
+    os::futex_wake(&s->live_threads, 1);
+}
+
+}  // namespace
+
+// ---- Entry points -------------------------------------------------------------------
+
+void wakep(Sched& s) {
+  // StoreLoad: the G we just published must be visible before we read the counters
+  // (pairs with the seq_cst decrement of nmspinning in find_runnable).
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (s.npidle.load(std::memory_order_relaxed) == 0) return;
+  if (s.nmspinning.load(std::memory_order_relaxed) != 0) return;
+  std::int32_t zero = 0;
+  if (!s.nmspinning.compare_exchange_strong(zero, 1, std::memory_order_seq_cst)) return;
+  startm(s, nullptr, true);
+}
+
+void make_runnable(Sched& s, G* gp, bool next) {
+  M* m = current_m();
+  if (m != nullptr && m->p != nullptr) {
+    runqput(s, m, m->p, gp, next);
+  } else {
+    gp->schedlink = nullptr;
+    LockGuard l(s.lock);
+    globrunqput_batch(s, gp, gp, 1);
+  }
+  wakep(s);
+}
+
+void ready(G* gp, bool next) {
+  GStatus expected = GStatus::kWaiting;
+  if (!gp->status.compare_exchange_strong(expected, GStatus::kRunnable, std::memory_order_acq_rel))
+    base::fatal("runtime: ready of a goroutine that is not waiting");
+  Sched* s = current_sched();
+  if (s == nullptr) return;  // the runtime exited; the goroutine was abandoned
+  make_runnable(*s, gp, next);
+}
+
+void begin_exit(Sched& s) {
+  s.exiting.store(true, std::memory_order_release);
+  std::vector<M*> ms;
+  {
+    LockGuard l(s.lock);
+    ms = s.allm;
+    s.midle = nullptr;
+    s.nmidle = 0;
+  }
+  for (M* m : ms) m->park.wakeup();
+}
+
+void mcall(Action a, ParkCommit commit, void* arg) {
+  M* m = current_m();
+  G* gp = m->curg;
+  m->action = a;
+  m->park_commit = commit;
+  m->park_arg = arg;
+  gp->saved_errno = read_errno();
+  const auto sp = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+  if (sp < gp->lowest_sp) gp->lowest_sp = sp;
+  const bool dying = a == Action::kExit;
+  san::asan_start_switch(dying ? nullptr : &gp->asan_fake_stack, m->g0_stack_bottom,
+                         m->g0_stack_size);
+  san::tsan_switch_to(m->g0.tsan_fiber);
+  gort_switch_context(&gp->sp, m->g0.sp, nullptr);
+  // Resumed by execute(), possibly on another M: `m` is stale from here on.
+  san::asan_finish_switch(gp->asan_fake_stack, nullptr, nullptr);
+  write_errno(gp->saved_errno);
+}
+
+void schedule_loop(Sched& s, M* m) {
+  G* gp = nullptr;
+  for (;;) {
+    if (gp == nullptr) {
+      if (m->lockedg != nullptr) {
+        if (!stoplockedm(s, m)) return;
+        gp = m->lockedg;
+      } else {
+        gp = find_runnable(s, m);
+        if (gp == nullptr) return;
+        if (m->spinning) resetspinning(s, m);
+        if (gp->lockedm != nullptr && gp->lockedm != m) {
+          startlockedm(s, m, gp);
+          gp = nullptr;
+          if (s.exiting.load(std::memory_order_acquire)) return;
+          continue;
+        }
+      }
+    }
+    execute(m, gp);
+    gp = after_run(s, m, gp);
+  }
+}
+
+void start_m0(Sched& s, M* m0) {
+  {
+    LockGuard l(s.lock);
+    m0->id = s.mcount++;
+    s.allm.push_back(m0);
+  }
+  m0->g0.tsan_fiber = san::tsan_current_fiber();
+  os::current_thread_stack(&m0->g0_stack_bottom, &m0->g0_stack_size);
+  acquirep(m0, s.allp[0]);
+  LockGuard l(s.lock);
+  for (std::size_t i = s.allp.size(); i-- > 1;) pidleput(s, s.allp[i]);
+}
+
+void put_runnable_on(Sched& s, P* p, G* gp) { runqput(s, current_m(), p, gp, true); }
+
+}  // namespace gort::runtime

@@ -1,0 +1,228 @@
+// The scheduler's data structures: G (goroutine), M (OS thread), P (processor: the right
+// to run Go code, with a local run queue), and Sched (global state). Vocabulary and
+// algorithms follow Go's runtime/proc.go and runtime2.go; docs/design/scheduler.md explains
+// the design, HACKING.md the rules.
+//
+// Ownership rules (who may touch what):
+//   * A G's fields other than `status` belong to whoever owns the G per its status (below).
+//     Ownership moves with release/acquire edges: run-queue push/pop, the sema bucket lock,
+//     Sched::lock, and the G<->g0 switch on one thread.
+//   * A P's fields belong to the M holding it (p->m), except runq/runnext (lock-free, any
+//     thread may steal) and the relaxed-atomic counters (any thread may read).
+//   * An M's fields belong to the M's thread, except nextp/spinning handed over by the
+//     thread that wakes it (under Sched::lock, before Note::wakeup).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+#include "base/annotations.hpp"
+#include "base/cache.hpp"
+#include "base/rand.hpp"
+#include "gort/detail/closure.hpp"
+#include "gort/detail/sema.hpp"
+#include "gort/runtime.hpp"
+#include "lockfree/steal_ring.hpp"
+#include "os/os.hpp"
+#include "runtime/lock.hpp"
+#include "runtime/stack.hpp"
+
+namespace gort::runtime {
+
+struct M;
+struct P;
+
+// G status. Every transition is listed with who performs it.
+enum class GStatus : std::uint32_t {
+  // Allocated, on a free list. Nobody runs it; the stack holds no live frames.
+  kIdle,
+  // On a run queue (or held by the M about to run it). Not executing. Its saved sp is
+  // valid; the M that dequeues it owns it.
+  kRunnable,
+  // Executing on g->m, which owns its stack. Only that M changes it (to kRunnable on
+  // yield, kWaiting on park, kDead on exit), always on g0 after the switch away.
+  kRunning,
+  // Parked, with waitreason set. Owned by whatever data structure it is queued on (a sema
+  // bucket, ...); goready() moves it to kRunnable.
+  kWaiting,
+  // Exited; on a free list with its stack, to be reused.
+  kDead,
+};
+
+// Per-goroutine storage for GoroutineLocal<T>.
+struct GLocals {
+  struct Entry {
+    void* value = nullptr;
+    void (*destroy)(void*) = nullptr;
+  };
+  std::vector<Entry> entries;
+};
+
+struct alignas(64) G {
+  void* sp = nullptr;  // saved stack pointer while not running
+  std::atomic<GStatus> status{GStatus::kIdle};
+  std::uint64_t id = 0;
+  G* schedlink = nullptr;  // global run queue / free lists; guarded by that list's lock
+  M* m = nullptr;          // the M running it (kRunning), else null
+  M* lockedm = nullptr;    // lock_os_thread(): the only M allowed to run it
+  std::uint32_t lock_depth = 0;
+  detail::WaitReason waitreason = detail::WaitReason::kNone;
+  Stack stack;
+  std::uintptr_t lowest_sp = 0;  // lowest sp seen at a switch (stack trimming heuristic)
+  detail::Closure* fn = nullptr;
+  void* fn_heap = nullptr;  // the closure's storage when it did not fit in the stack
+  std::size_t fn_align = 0;
+  int saved_errno = 0;  // errno is goroutine-local (runtime.hpp)
+  GLocals* locals = nullptr;
+  void* tsan_fiber = nullptr;
+  void* asan_fake_stack = nullptr;
+  bool is_main = false;
+};
+
+// Bytes below the G reserved for an inline closure (larger closures go to the heap).
+inline constexpr std::size_t kInlineClosureBytes = 192;
+
+// What a goroutine asked its M's g0 to do after switching away (Go's mcall argument).
+enum class Action : std::uint8_t { kNone, kYield, kPark, kExit };
+
+// A park's commit step: runs on g0 after the goroutine is off its stack. Returning false
+// cancels the park (the goroutine is resumed at once), as Go's gopark unlockf.
+using ParkCommit = bool (*)(void* arg, G* g);
+
+struct M {
+  int id = 0;
+  G g0;           // the thread's own stack: the scheduler runs here
+  G* curg = nullptr;
+  P* p = nullptr;
+  P* nextp = nullptr;  // a P handed over while this M slept (set before park.wakeup())
+  bool spinning = false;
+  G* lockedg = nullptr;
+  os::Note park;
+  M* schedlink = nullptr;  // idle M list; guarded by Sched::lock
+  std::thread thread;      // not joinable for M0 (the thread that called run())
+  base::FastRand rand;
+  // The pending action for g0 (set by the goroutine just before switching to g0).
+  Action action = Action::kNone;
+  ParkCommit park_commit = nullptr;
+  void* park_arg = nullptr;
+  // Sanitizer bookkeeping for the thread stack.
+  const void* g0_stack_bottom = nullptr;
+  std::size_t g0_stack_size = 0;
+};
+
+// Relaxed single-writer counters: the owning P's M writes, anyone reads.
+struct PCounters {
+  std::atomic<std::uint64_t> created{0}, exited{0}, switches{0}, yields{0}, parks{0},
+      steals{0}, stolen{0}, spins{0}, global_gets{0};
+};
+inline void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) {
+  c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+
+enum class PStatus : std::uint8_t { kIdle, kRunning };
+
+struct alignas(base::kCacheLine) P {
+  static constexpr std::uint32_t kRunQueueSize = 256;  // Go's runq size
+  static constexpr int kLocalFreeMax = 64;              // Go's gfput threshold
+
+  int id = 0;
+  PStatus status = PStatus::kIdle;
+  M* m = nullptr;
+  P* link = nullptr;  // idle P list; guarded by Sched::lock
+  std::uint32_t schedtick = 0;
+  lockfree::StealRing<G*, kRunQueueSize> runq;
+  alignas(base::kCacheLine) std::atomic<G*> runnext{nullptr};
+  // Free Gs (with their stacks) owned by this P.
+  G* gfree = nullptr;
+  int gfree_count = 0;
+  std::uint64_t goid_next = 0, goid_end = 0;  // a batch of goroutine ids (Go's goidcache)
+  PCounters counters;
+};
+
+struct Sched {
+  explicit Sched(const Options& resolved);
+  ~Sched();
+
+  Options opts;
+  int gomaxprocs = 0;
+  std::vector<P*> allp;
+  std::vector<std::uint32_t> steal_strides;  // numbers coprime with gomaxprocs
+
+  Lock lock;
+  // Global run queue.
+  G* runq_head GORT_GUARDED_BY(lock) = nullptr;
+  G* runq_tail GORT_GUARDED_BY(lock) = nullptr;
+  std::atomic<std::int32_t> runq_size{0};  // written under lock; read racily as a hint
+  // Idle Ps and Ms.
+  P* pidle GORT_GUARDED_BY(lock) = nullptr;
+  std::atomic<std::int32_t> npidle{0};
+  M* midle GORT_GUARDED_BY(lock) = nullptr;
+  int nmidle GORT_GUARDED_BY(lock) = 0;
+  int nmidlelocked GORT_GUARDED_BY(lock) = 0;
+  int mcount GORT_GUARDED_BY(lock) = 0;
+  std::vector<M*> allm GORT_GUARDED_BY(lock);
+  std::atomic<std::int32_t> nmspinning{0};
+  std::atomic<bool> exiting{false};
+  std::atomic<std::uint64_t> thread_wakeups{0};
+  std::atomic<std::uint32_t> live_threads{0};  // Ms other than M0 whose thread still runs
+
+  std::atomic<std::uint64_t> goid_gen{1};  // goroutine 1 is main
+
+  Lock gfree_lock;
+  G* gfree GORT_GUARDED_BY(gfree_lock) = nullptr;
+  int gfree_count GORT_GUARDED_BY(gfree_lock) = 0;
+
+  Lock allg_lock;
+  std::vector<G*> allg GORT_GUARDED_BY(allg_lock);  // every G ever made (reused, not freed)
+
+  StackArena stacks;
+};
+
+// ---- Current thread's state (tls.cpp). Out-of-line so the compiler cannot cache a
+// thread-local address across a goroutine switch.
+M* current_m() noexcept;
+void set_current_m(M* m) noexcept;
+Sched* current_sched() noexcept;  // the running runtime, or null
+void set_current_sched(Sched* s) noexcept;
+int read_errno() noexcept;
+void write_errno(int v) noexcept;
+
+inline G* current_g() noexcept {
+  M* m = current_m();
+  return m != nullptr ? m->curg : nullptr;
+}
+
+// ---- Scheduler entry points (sched.cpp).
+// Context: g0 of m. Runs goroutines until the runtime exits.
+void schedule_loop(Sched& s, M* m);
+// Context: any goroutine. Switches to g0 to perform `a`; returns when resumed.
+void mcall(Action a, ParkCommit commit = nullptr, void* arg = nullptr);
+// Context: any thread. Makes a kWaiting goroutine runnable (Go's goready). next: run it
+// next on the caller's P (runnext).
+void ready(G* gp, bool next = true);
+// Puts a runnable G on the caller's P (or the global queue) and wakes an M if needed.
+void make_runnable(Sched& s, G* gp, bool next);
+// Wakes an idle M to spin if there are idle Ps and no spinning Ms (Go's wakep).
+void wakep(Sched& s);
+// Stops all Ms: sets exiting and wakes everyone (called when main returns).
+void begin_exit(Sched& s);
+// Makes the calling thread M0 of s, holding allp[0]; the other Ps go idle.
+void start_m0(Sched& s, M* m0);
+// Context: an M holding p. Puts gp (kRunnable) in p's runnext.
+void put_runnable_on(Sched& s, P* p, G* gp);
+
+// ---- Goroutine lifecycle (proc.cpp).
+G* gfget(Sched& s, P* p);  // a free G with a stack (allocates one if none)
+void gfput(Sched& s, P* p, G* gp);
+void gdestroy(Sched& s, P* p, G* gp);  // on g0 after gp exited
+std::uint64_t next_goid(Sched& s, P* p);
+
+// Park the current goroutine (Go's gopark). Context: goroutine; may switch threads.
+inline void park(detail::WaitReason why, ParkCommit commit, void* arg) {
+  current_m()->curg->waitreason = why;
+  mcall(Action::kPark, commit, arg);
+}
+
+}  // namespace gort::runtime

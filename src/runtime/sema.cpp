@@ -1,0 +1,153 @@
+// The runtime semaphore (Go's runtime/sema.go), the blocking core of the sync package.
+//
+// The count lives in user memory (*addr). Waiters are kept in a fixed table of 251 buckets
+// (Go's semTabSize) keyed by address; each bucket has a lock and a list of per-address
+// FIFO queues. A waiter record lives on the waiting goroutine's (or thread's) own stack —
+// a parked stack never moves — so blocking allocates nothing.
+//
+// Lost-wakeup protocol: an acquirer increments the bucket's nwait *then* re-tries the
+// count (both under the bucket lock); a releaser increments the count *then* reads nwait.
+// Both are seq_cst, so at least one of them sees the other: either the acquirer takes the
+// count, or the releaser sees a waiter and takes the lock to wake it.
+//
+// Waiters are goroutines (parked with the bucket lock released by the park commit step,
+// on g0, so a releaser cannot ready a goroutine that is still running) or plain threads
+// (blocked on a futex Note).
+#include <thread>
+
+#include "base/cache.hpp"
+#include "gort/detail/sema.hpp"
+#include "runtime/sched.hpp"
+
+namespace gort::detail {
+
+using namespace gort::runtime;
+
+namespace {
+
+struct Waiter {
+  std::atomic<std::uint32_t>* addr = nullptr;
+  G* g = nullptr;          // null: a thread waiter, sleeping on `note`
+  os::Note note;
+  Waiter* next = nullptr;       // next waiter for the same address
+  Waiter* next_addr = nullptr;  // heads only: next address queue in the bucket
+  Waiter* tail = nullptr;       // heads only: last waiter of this address queue
+  bool ticket = false;          // the releaser handed the count over directly
+};
+
+struct alignas(base::kCacheLine) Bucket {
+  Lock lock;
+  Waiter* heads GORT_GUARDED_BY(lock) = nullptr;
+  std::atomic<std::uint32_t> nwait{0};
+};
+
+constexpr std::size_t kBuckets = 251;
+Bucket g_table[kBuckets];
+
+Bucket& bucket_for(const void* addr) {
+  return g_table[(reinterpret_cast<std::uintptr_t>(addr) >> 3) % kBuckets];
+}
+
+bool try_acquire(std::atomic<std::uint32_t>* addr) {
+  std::uint32_t v = addr->load(std::memory_order_seq_cst);
+  while (v > 0)
+    if (addr->compare_exchange_weak(v, v - 1, std::memory_order_acquire)) return true;
+  return false;
+}
+
+void enqueue(Bucket& b, Waiter* w, bool lifo) GORT_REQUIRES(b.lock) {
+  Waiter** link = &b.heads;
+  for (Waiter* h = b.heads; h != nullptr; link = &h->next_addr, h = h->next_addr) {
+    if (h->addr != w->addr) continue;
+    if (lifo) {  // w becomes the head
+      w->next = h;
+      w->tail = h->tail;
+      w->next_addr = h->next_addr;
+      *link = w;
+    } else {
+      h->tail->next = w;
+      h->tail = w;
+    }
+    return;
+  }
+  w->next = nullptr;
+  w->tail = w;
+  w->next_addr = b.heads;
+  b.heads = w;
+}
+
+Waiter* dequeue(Bucket& b, const void* addr) GORT_REQUIRES(b.lock) {
+  Waiter** link = &b.heads;
+  for (Waiter* h = b.heads; h != nullptr; link = &h->next_addr, h = h->next_addr) {
+    if (h->addr != addr) continue;
+    if (Waiter* n = h->next) {
+      n->tail = h->tail;
+      n->next_addr = h->next_addr;
+      *link = n;
+    } else {
+      *link = h->next_addr;
+    }
+    return h;
+  }
+  return nullptr;
+}
+
+bool unlock_bucket(void* arg, G*) GORT_NO_THREAD_SAFETY_ANALYSIS {
+  static_cast<Lock*>(arg)->unlock();
+  return true;
+}
+
+}  // namespace
+
+void sema_acquire(std::atomic<std::uint32_t>* addr, WaitReason why, bool lifo) {
+  if (try_acquire(addr)) return;
+  Bucket& b = bucket_for(addr);
+  Waiter w;
+  w.addr = addr;
+  w.g = current_g();
+  for (;;) {
+    b.lock.lock();
+    b.nwait.fetch_add(1, std::memory_order_seq_cst);
+    if (try_acquire(addr)) {
+      b.nwait.fetch_sub(1, std::memory_order_relaxed);
+      b.lock.unlock();
+      return;
+    }
+    w.ticket = false;
+    enqueue(b, &w, lifo);
+    if (w.g != nullptr) {
+      park(why, unlock_bucket, &b.lock);  // the commit step releases the bucket lock
+    } else {
+      w.note.clear();
+      b.lock.unlock();
+      w.note.sleep();
+    }
+    if (w.ticket || try_acquire(addr)) return;
+  }
+}
+
+void sema_release(std::atomic<std::uint32_t>* addr, bool handoff) {
+  addr->fetch_add(1, std::memory_order_seq_cst);
+  Bucket& b = bucket_for(addr);
+  if (b.nwait.load(std::memory_order_seq_cst) == 0) return;
+  b.lock.lock();
+  if (b.nwait.load(std::memory_order_relaxed) == 0) {
+    b.lock.unlock();
+    return;
+  }
+  Waiter* w = dequeue(b, addr);
+  if (w != nullptr) b.nwait.fetch_sub(1, std::memory_order_relaxed);
+  b.lock.unlock();
+  if (w == nullptr) return;
+  const bool handed = handoff && try_acquire(addr);
+  w->ticket = handed;
+  // After the wake below, w (on the waiter's stack) may be gone: touch nothing of it.
+  if (w->g != nullptr) {
+    ready(w->g, true);
+  } else {
+    w->note.wakeup();
+  }
+  if (handed && current_g() != nullptr) gort::yield();  // let the waiter run now
+}
+
+}  // namespace gort::detail

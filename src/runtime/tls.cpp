@@ -1,0 +1,49 @@
+// Thread-local runtime state, read only through out-of-line accessors.
+//
+// A goroutine may resume on another thread after any switch. Inside one function the
+// compiler may compute a thread-local's address once and reuse it after a call (GCC bug
+// 26461 discusses the general problem), which after a migration would read the previous
+// thread's variable. Each accessor is noinline and contains an opaque asm statement with a
+// memory clobber, so it is neither inlined, nor merged, nor treated as pure: every call
+// reads the variable of the thread executing it.
+#include <cerrno>
+
+#include "runtime/sched.hpp"
+
+#if defined(__clang__)
+#define GORT_OPAQUE_TLS __attribute__((noinline))
+#else
+#define GORT_OPAQUE_TLS __attribute__((noinline, noclone))
+#endif
+
+namespace gort::runtime {
+
+namespace {
+thread_local M* t_m = nullptr;
+std::atomic<Sched*> g_sched{nullptr};
+}  // namespace
+
+GORT_OPAQUE_TLS M* current_m() noexcept {
+  asm volatile("" ::: "memory");
+  return t_m;
+}
+
+GORT_OPAQUE_TLS void set_current_m(M* m) noexcept {
+  asm volatile("" ::: "memory");
+  t_m = m;
+}
+
+Sched* current_sched() noexcept { return g_sched.load(std::memory_order_acquire); }
+void set_current_sched(Sched* s) noexcept { g_sched.store(s, std::memory_order_release); }
+
+GORT_OPAQUE_TLS int read_errno() noexcept {
+  asm volatile("" ::: "memory");
+  return errno;
+}
+
+GORT_OPAQUE_TLS void write_errno(int v) noexcept {
+  asm volatile("" ::: "memory");
+  errno = v;
+}
+
+}  // namespace gort::runtime
