@@ -33,7 +33,6 @@ std::atomic<bool> g_running{false};
 std::atomic<std::uint64_t> g_unowned_created{0};  // goroutines made by threads without a P
 
 constexpr int kGlobalFreeBatch = 32;  // Gs moved between a P and the global list at once
-constexpr int kHotGlobalFree = 256;   // beyond this many, freed stacks are trimmed
 
 G* new_g(Sched& s) {
   Stack st = s.stacks.carve();
@@ -72,8 +71,9 @@ void free_locals(G* gp) {
 // noexcept and without a handler: see the comment at the top of this file.
 void goroutine_entry(void* arg) {
   G* gp = static_cast<G*>(arg);
-  san::asan_finish_switch(nullptr, nullptr, nullptr);
-  write_errno(0);
+  gp->saved_errno = 0;
+  gp->asan_fake_stack = nullptr;
+  finish_switch_in(gp);
   gp->fn->run();
   finish_goroutine(gp);
 }
@@ -114,63 +114,39 @@ void wait_for_threads(Sched& s) {
 // ---- Free Gs ------------------------------------------------------------------------
 
 G* gfget(Sched& s, P* p) {
-  if (p == nullptr || p->gfree == nullptr) {
-    LockGuard l(s.gfree_lock);
-    if (p == nullptr) {
-      if (G* gp = s.gfree) {
-        s.gfree = gp->schedlink;
-        --s.gfree_count;
+  if (p == nullptr) {
+    {
+      LockGuard l(s.gfree_lock);
+      if (!s.gfree.empty()) {
+        G* gp = s.gfree.back();
+        s.gfree.pop_back();
         return gp;
       }
-    } else {
-      for (int i = 0; i < kGlobalFreeBatch && s.gfree != nullptr; ++i) {
-        G* gp = s.gfree;
-        s.gfree = gp->schedlink;
-        --s.gfree_count;
-        gp->schedlink = p->gfree;
-        p->gfree = gp;
-        ++p->gfree_count;
-      }
+    }
+    return new_g(s);
+  }
+  if (p->gfree_count == 0) {
+    LockGuard l(s.gfree_lock);
+    while (p->gfree_count < kGlobalFreeBatch && !s.gfree.empty()) {
+      p->gfree[p->gfree_count++] = s.gfree.back();
+      s.gfree.pop_back();
     }
   }
-  if (p != nullptr && p->gfree != nullptr) {
-    G* gp = p->gfree;
-    p->gfree = gp->schedlink;
-    --p->gfree_count;
-    return gp;
-  }
+  if (p->gfree_count > 0) return p->gfree[--p->gfree_count];
   return new_g(s);
 }
 
 void gfput(Sched& s, P* p, G* gp) {
   // A goroutine seen deep in its stack returns those pages now (see stack.hpp).
   if (gp->lowest_sp < gp->stack.hi - StackArena::kKeepBytes) StackArena::trim(gp->stack);
-  gp->schedlink = p->gfree;
-  p->gfree = gp;
-  if (++p->gfree_count < P::kLocalFreeMax) return;
-  // Move a batch to the global list; after a burst (a long global list) trim them first,
-  // outside the lock, so the pages of a million dead goroutines go back to the kernel.
-  G* batch = nullptr;
-  G* batch_tail = nullptr;
-  for (int i = 0; i < kGlobalFreeBatch; ++i) {
-    G* g = p->gfree;
-    p->gfree = g->schedlink;
-    --p->gfree_count;
-    g->schedlink = batch;
-    batch = g;
-    if (batch_tail == nullptr) batch_tail = g;
-  }
-  bool trim;
-  {
+  if (p->gfree_count == P::kLocalFreeMax) {
     LockGuard l(s.gfree_lock);
-    trim = s.gfree_count >= kHotGlobalFree;
+    // Oldest half to the global list, so Ps that spawn more than they retire get them.
+    for (int i = 0; i < kGlobalFreeBatch; ++i) s.gfree.push_back(p->gfree[i]);
+    for (int i = kGlobalFreeBatch; i < p->gfree_count; ++i) p->gfree[i - kGlobalFreeBatch] = p->gfree[i];
+    p->gfree_count -= kGlobalFreeBatch;
   }
-  if (trim)
-    for (G* g = batch; g != nullptr; g = g->schedlink) StackArena::trim(g->stack);
-  LockGuard l(s.gfree_lock);
-  batch_tail->schedlink = s.gfree;
-  s.gfree = batch;
-  s.gfree_count += kGlobalFreeBatch;
+  p->gfree[p->gfree_count++] = gp;
 }
 
 void gdestroy(Sched& s, P* p, G* gp) {
@@ -275,9 +251,7 @@ void spawn_abort(SpawnSlot slot) noexcept {
   Sched& s = *current_sched();
   gp->status.store(GStatus::kDead, std::memory_order_relaxed);
   LockGuard l(s.gfree_lock);
-  gp->schedlink = s.gfree;
-  s.gfree = gp;
-  ++s.gfree_count;
+  s.gfree.push_back(gp);
 }
 
 int run_main(Closure* body, const Options& opts) {
@@ -366,11 +340,13 @@ void gls_set(std::size_t key, void* value, void (*destroy)(void*)) {
 }  // namespace detail
 
 void yield() {
-  if (current_g() == nullptr) {
+  M* m = current_m();
+  G* gp = m != nullptr ? m->curg : nullptr;
+  if (gp == nullptr) {
     std::this_thread::yield();
     return;
   }
-  mcall(Action::kYield);
+  if (!try_direct_yield(m, gp)) mcall(Action::kYield);
 }
 
 int num_goroutine() {

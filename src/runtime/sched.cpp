@@ -29,6 +29,14 @@
 // nmspinning; the spinner decrements nmspinning (seq_cst RMW), then re-checks every run
 // queue and, if it finds work, takes an idle P and spins again.
 //
+// Direct yield. yield() with another G ready on the same P switches straight to it instead
+// of going through g0 (one switch instead of two; the yield benchmark halves). The
+// yielding G cannot be queued before the switch (another M could steal and resume it while
+// its registers are still being saved), so the G switched *to* queues it: every point where
+// a goroutine resumes calls finish_switch_in(), which requeues m->pending_requeue. The
+// fast path is skipped when fairness or thread locking needs g0 (the 61st tick, locked
+// goroutines, race mode, exit).
+//
 // Invariants.
 //   * nmspinning == number of Ms with m->spinning (plus transiently the wakep() claim).
 //   * An M holds at most one P; p->m == m iff m->p == p.
@@ -56,8 +64,9 @@ thread_local std::uint32_t t_runnext_streak = 0;  // per M (only read on g0)
 
 // ---- Switching ----------------------------------------------------------------------
 
-// Context: g0 of m. Runs gp until it switches back.
-void execute(M* m, G* gp) {
+// Context: g0 of m. Runs gp until a goroutine switches back to g0; returns that goroutine
+// (not necessarily gp: gp may have yielded directly to another).
+G* execute(M* m, G* gp) {
   P* p = m->p;
   gp->status.store(GStatus::kRunning, std::memory_order_relaxed);
   gp->m = m;
@@ -69,7 +78,9 @@ void execute(M* m, G* gp) {
   san::tsan_switch_to(gp->tsan_fiber);
   gort_switch_context(&m->g0.sp, gp->sp, gp);
   san::asan_finish_switch(m->g0.asan_fake_stack, nullptr, nullptr);
+  G* back = m->curg;
   m->curg = nullptr;
+  return back;
 }
 
 // ---- Ps -----------------------------------------------------------------------------
@@ -124,24 +135,14 @@ M* mget(Sched& s) GORT_REQUIRES(s.lock) {
 
 // ---- Run queues ---------------------------------------------------------------------
 
-void globrunqput_batch(Sched& s, G* head, G* tail, int n) GORT_REQUIRES(s.lock) {
-  tail->schedlink = nullptr;
-  if (s.runq_tail != nullptr) {
-    s.runq_tail->schedlink = head;
-  } else {
-    s.runq_head = head;
-  }
-  s.runq_tail = tail;
-  s.runq_size.store(s.runq_size.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+void globrunqput(Sched& s, G* gp) GORT_REQUIRES(s.lock) {
+  s.runq.push(gp);
+  s.runq_size.store(static_cast<std::int32_t>(s.runq.size()), std::memory_order_relaxed);
 }
 
 G* globrunqpop(Sched& s) GORT_REQUIRES(s.lock) {
-  G* gp = s.runq_head;
-  if (gp == nullptr) return nullptr;
-  s.runq_head = gp->schedlink;
-  if (s.runq_head == nullptr) s.runq_tail = nullptr;
-  gp->schedlink = nullptr;
-  s.runq_size.store(s.runq_size.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+  G* gp = s.runq.pop();
+  s.runq_size.store(static_cast<std::int32_t>(s.runq.size()), std::memory_order_relaxed);
   return gp;
 }
 
@@ -171,9 +172,8 @@ bool runqputslow(Sched& s, M* m, P* p, G* gp) {
   if (s.opts.race_randomize) {
     for (std::uint32_t i = n - 1; i > 0; --i) std::swap(batch[i], batch[m->rand.below(i + 1)]);
   }
-  for (std::uint32_t i = 0; i + 1 < n; ++i) batch[i]->schedlink = batch[i + 1];
   LockGuard l(s.lock);
-  globrunqput_batch(s, batch[0], batch[n - 1], static_cast<int>(n));
+  for (std::uint32_t i = 0; i < n; ++i) globrunqput(s, batch[i]);
   return true;
 }
 
@@ -501,9 +501,8 @@ void make_runnable(Sched& s, G* gp, bool next) {
   if (m != nullptr && m->p != nullptr) {
     runqput(s, m, m->p, gp, next);
   } else {
-    gp->schedlink = nullptr;
     LockGuard l(s.lock);
-    globrunqput_batch(s, gp, gp, 1);
+    globrunqput(s, gp);
   }
   wakep(s);
 }
@@ -529,6 +528,46 @@ void begin_exit(Sched& s) {
   for (M* m : ms) m->park.wakeup();
 }
 
+bool try_direct_yield(M* m, G* gp) {
+  Sched& s = *current_sched();
+  P* p = m->p;
+  if (s.opts.race_randomize || gp->lockedm != nullptr || (p->schedtick + 1) % 61 == 0 ||
+      s.exiting.load(std::memory_order_relaxed))
+    return false;
+  G* next = runqget(p);
+  if (next == nullptr) return false;
+  if (next->lockedm != nullptr) {  // needs its own M: let g0 deal with it
+    runqput(s, m, p, next, true);
+    return false;
+  }
+  ++p->schedtick;
+  bump(p->counters.yields);
+  bump(p->counters.switches);
+  gp->m = nullptr;
+  gp->status.store(GStatus::kRunnable, std::memory_order_relaxed);
+  gp->saved_errno = read_errno();
+  m->pending_requeue = gp;
+  next->status.store(GStatus::kRunning, std::memory_order_relaxed);
+  next->m = m;
+  m->curg = next;
+  san::asan_start_switch(&gp->asan_fake_stack, reinterpret_cast<void*>(next->stack.lo),
+                         next->stack.hi - next->stack.lo);
+  san::tsan_switch_to(next->tsan_fiber);
+  gort_switch_context(&gp->sp, next->sp, next);
+  finish_switch_in(gp);  // resumed, possibly on another M
+  return true;
+}
+
+void finish_switch_in(G* gp) {
+  san::asan_finish_switch(gp->asan_fake_stack, nullptr, nullptr);
+  M* m = current_m();
+  if (G* prev = m->pending_requeue) {
+    m->pending_requeue = nullptr;
+    runqput(*current_sched(), m, m->p, prev, false);
+  }
+  write_errno(gp->saved_errno);
+}
+
 void mcall(Action a, ParkCommit commit, void* arg) {
   M* m = current_m();
   G* gp = m->curg;
@@ -543,9 +582,8 @@ void mcall(Action a, ParkCommit commit, void* arg) {
                          m->g0_stack_size);
   san::tsan_switch_to(m->g0.tsan_fiber);
   gort_switch_context(&gp->sp, m->g0.sp, nullptr);
-  // Resumed by execute(), possibly on another M: `m` is stale from here on.
-  san::asan_finish_switch(gp->asan_fake_stack, nullptr, nullptr);
-  write_errno(gp->saved_errno);
+  // Resumed, possibly on another M: `m` is stale from here on.
+  finish_switch_in(gp);
 }
 
 void schedule_loop(Sched& s, M* m) {
@@ -567,8 +605,7 @@ void schedule_loop(Sched& s, M* m) {
         }
       }
     }
-    execute(m, gp);
-    gp = after_run(s, m, gp);
+    gp = after_run(s, m, execute(m, gp));
   }
 }
 

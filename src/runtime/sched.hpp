@@ -26,6 +26,7 @@
 #include "gort/runtime.hpp"
 #include "lockfree/steal_ring.hpp"
 #include "os/os.hpp"
+#include "runtime/gqueue.hpp"
 #include "runtime/lock.hpp"
 #include "runtime/stack.hpp"
 
@@ -64,7 +65,6 @@ struct alignas(64) G {
   void* sp = nullptr;  // saved stack pointer while not running
   std::atomic<GStatus> status{GStatus::kIdle};
   std::uint64_t id = 0;
-  G* schedlink = nullptr;  // global run queue / free lists; guarded by that list's lock
   M* m = nullptr;          // the M running it (kRunning), else null
   M* lockedm = nullptr;    // lock_os_thread(): the only M allowed to run it
   std::uint32_t lock_depth = 0;
@@ -103,6 +103,9 @@ struct M {
   M* schedlink = nullptr;  // idle M list; guarded by Sched::lock
   std::thread thread;      // not joinable for M0 (the thread that called run())
   base::FastRand rand;
+  // A goroutine that yielded directly to curg and must be requeued by whoever runs next on
+  // this M (see "Direct yield" in sched.cpp).
+  G* pending_requeue = nullptr;
   // The pending action for g0 (set by the goroutine just before switching to g0).
   Action action = Action::kNone;
   ParkCommit park_commit = nullptr;
@@ -134,8 +137,8 @@ struct alignas(base::kCacheLine) P {
   std::uint32_t schedtick = 0;
   lockfree::StealRing<G*, kRunQueueSize> runq;
   alignas(base::kCacheLine) std::atomic<G*> runnext{nullptr};
-  // Free Gs (with their stacks) owned by this P.
-  G* gfree = nullptr;
+  // Free Gs (with their stacks) owned by this P; a stack of pointers (see gqueue.hpp).
+  G* gfree[kLocalFreeMax];
   int gfree_count = 0;
   std::uint64_t goid_next = 0, goid_end = 0;  // a batch of goroutine ids (Go's goidcache)
   PCounters counters;
@@ -152,9 +155,8 @@ struct Sched {
 
   Lock lock;
   // Global run queue.
-  G* runq_head GORT_GUARDED_BY(lock) = nullptr;
-  G* runq_tail GORT_GUARDED_BY(lock) = nullptr;
-  std::atomic<std::int32_t> runq_size{0};  // written under lock; read racily as a hint
+  GQueue runq GORT_GUARDED_BY(lock);
+  std::atomic<std::int32_t> runq_size{0};  // == runq.size(); written under lock, read as a hint
   // Idle Ps and Ms.
   P* pidle GORT_GUARDED_BY(lock) = nullptr;
   std::atomic<std::int32_t> npidle{0};
@@ -171,8 +173,8 @@ struct Sched {
   std::atomic<std::uint64_t> goid_gen{1};  // goroutine 1 is main
 
   Lock gfree_lock;
-  G* gfree GORT_GUARDED_BY(gfree_lock) = nullptr;
-  int gfree_count GORT_GUARDED_BY(gfree_lock) = 0;
+  // LIFO: the most recently freed G is the likeliest to still be in cache and TLB.
+  std::vector<G*> gfree GORT_GUARDED_BY(gfree_lock);
 
   Lock allg_lock;
   std::vector<G*> allg GORT_GUARDED_BY(allg_lock);  // every G ever made (reused, not freed)
@@ -199,6 +201,11 @@ inline G* current_g() noexcept {
 void schedule_loop(Sched& s, M* m);
 // Context: any goroutine. Switches to g0 to perform `a`; returns when resumed.
 void mcall(Action a, ParkCommit commit = nullptr, void* arg = nullptr);
+// Context: goroutine. yield() without visiting g0 when another G is ready on this P;
+// returns false (nothing done) when the slow path must be taken.
+bool try_direct_yield(M* m, G* gp);
+// Context: goroutine, right after it was switched to. Completes the switch.
+void finish_switch_in(G* gp);
 // Context: any thread. Makes a kWaiting goroutine runnable (Go's goready). next: run it
 // next on the caller's P (runnext).
 void ready(G* gp, bool next = true);
