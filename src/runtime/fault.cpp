@@ -11,16 +11,17 @@
 // prints "fatal error: stack overflow" with the goroutine's id, exit status 2. The handler
 // runs on the M's alternate signal stack and only reads the M's fields and writes to fd 2.
 #include <cxxabi.h>
-#include <dlfcn.h>
 #include <execinfo.h>
 
 #include <cstdlib>
 #include <exception>
 #include <string>
 #include <typeinfo>
+#include <vector>
 
 #include "base/fatal.hpp"
 #include "runtime/sched.hpp"
+#include "symbolize/symbolizer.hpp"
 
 namespace gort::runtime {
 
@@ -60,33 +61,27 @@ bool on_fault(void* addr) noexcept {
   base::die();
 }
 
-std::string demangle(const char* name) {
-  int status = 0;
-  char* d = abi::__cxa_demangle(name, nullptr, nullptr, &status);
-  if (status != 0 || d == nullptr) return name;
-  std::string out(d);
-  std::free(d);
-  return out;
-}
-
-// Prints the calling thread's frames, Go-style: function, then "\tobject +0xoffset".
+// Prints the calling thread's frames from the throw site down, Go-style: the function,
+// then "\t<module> +0x<offset>". Frames of the reporting machinery (this handler,
+// std::terminate, __cxa_throw) are skipped.
 void print_backtrace() {
   void* frames[64];
   const int n = backtrace(frames, 64);
+  std::vector<symbolize::Symbol> syms(static_cast<std::size_t>(n));
+  int first = 0;
   for (int i = 0; i < n; ++i) {
-    Dl_info info{};
-    const bool found = dladdr(frames[i], &info) != 0;
-    std::string fn = found && info.dli_sname != nullptr ? demangle(info.dli_sname) : "?";
-    if (fn.rfind("gort::runtime::", 0) == 0 || fn.find("__cxa_") != std::string::npos ||
-        fn.find("_Unwind_") != std::string::npos || fn.find("std::terminate") != std::string::npos ||
-        fn == "backtrace")
-      continue;  // the reporting machinery itself
-    base::raw_write(fn);
-    base::raw_write("(...)\n\t");
-    base::raw_write(found && info.dli_fname != nullptr ? info.dli_fname : "?");
+    // Return addresses point after the call: look up pc-1 to stay inside the caller.
+    symbolize::lookup(reinterpret_cast<std::uintptr_t>(frames[i]) - 1, &syms[static_cast<std::size_t>(i)]);
+    if (syms[static_cast<std::size_t>(i)].function == "__cxa_throw") first = i + 1;
+  }
+  for (int i = first; i < n; ++i) {
+    const symbolize::Symbol& s = syms[static_cast<std::size_t>(i)];
+    if (s.function.rfind("gort::runtime::", 0) == 0 || s.function == "gort_context_trampoline") continue;
+    base::raw_write(s.function.empty() ? "?" : s.function);
+    base::raw_write("\n\t");
+    base::raw_write(s.module.empty() ? "?" : s.module);
     base::raw_write(" +");
-    write_hex(reinterpret_cast<std::uintptr_t>(frames[i]) -
-              reinterpret_cast<std::uintptr_t>(found ? info.dli_fbase : nullptr));
+    write_hex(s.module_offset + 1);
     base::raw_write("\n");
   }
 }
@@ -95,7 +90,7 @@ std::string describe_current_exception() {
   std::exception_ptr ep = std::current_exception();
   if (!ep) return "";
   std::type_info* type = abi::__cxa_current_exception_type();
-  std::string type_name = type != nullptr ? demangle(type->name()) : "unknown";
+  std::string type_name = type != nullptr ? symbolize::demangle(type->name()) : "unknown";
   try {
     std::rethrow_exception(ep);
   } catch (const Panic& e) {

@@ -409,12 +409,8 @@ bool stoplockedm(Sched& s, M* m) {
     ++s.nmidlelocked;
     checkdead(s);
   }
-  m->park.sleep();
+  m->park.sleep();  // the waker (startlockedm) took us out of nmidlelocked
   m->park.clear();
-  {
-    LockGuard l(s.lock);
-    --s.nmidlelocked;
-  }
   if (s.exiting.load(std::memory_order_acquire) || m->nextp == nullptr) return false;
   acquirep(m, m->nextp);
   m->nextp = nullptr;
@@ -424,6 +420,12 @@ bool stoplockedm(Sched& s, M* m) {
 // gp is locked to another M: hand it our P and stop. Go's startlockedm.
 void startlockedm(Sched& s, M* m, G* gp) {
   M* lm = gp->lockedm;
+  {
+    // Count lm as running before we may go idle ourselves, or checkdead could see every
+    // M asleep in between (Go's incidlelocked(-1) here).
+    LockGuard l(s.lock);
+    --s.nmidlelocked;
+  }
   P* p = releasep(m);
   lm->nextp = p;
   lm->park.wakeup();  // release: pairs with lm's Note::sleep (nextp, gp)
@@ -543,6 +545,8 @@ bool try_direct_yield(M* m, G* gp) {
   ++p->schedtick;
   bump(p->counters.yields);
   bump(p->counters.switches);
+  const auto sp = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+  if (sp < gp->lowest_sp) gp->lowest_sp = sp;
   gp->m = nullptr;
   gp->status.store(GStatus::kRunnable, std::memory_order_relaxed);
   gp->saved_errno = read_errno();

@@ -1,0 +1,98 @@
+// Fatal conditions print Go's words and exit with status 2 (runtime/crash_test.go's
+// approach: run the failing program in a child and check its output).
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+
+#include "gort/gort.hpp"
+
+namespace {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Winfinite-recursion"
+__attribute__((noinline)) int overflow(int depth) {
+  volatile char pad[4096];
+  pad[0] = static_cast<char>(depth);
+  return overflow(depth + 1) + pad[0];
+}
+#pragma GCC diagnostic pop
+
+__attribute__((noinline)) void throw_from_deep_inside() {
+  throw std::out_of_range("index 7 out of range [0:3]");
+}
+
+class Crash : public ::testing::Test {
+ protected:
+  void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
+};
+}  // namespace
+
+TEST_F(Crash, ExceptionEscapingAGoroutineIsAPanic) {
+  EXPECT_EXIT(gort::run([] {
+                gort::WaitGroup wg;
+                wg.add(1);
+                gort::go([] { throw_from_deep_inside(); });
+                wg.wait();
+              }, gort::Options{.procs = 2}),
+              ::testing::ExitedWithCode(2),
+              "panic: std::out_of_range: index 7 out of range \\[0:3\\]\n\ngoroutine [0-9]+ "
+              "\\[running\\]:\n(.|\n)*throw_from_deep_inside");
+}
+
+TEST_F(Crash, PanicFromMainNamesGoroutineOne) {
+  EXPECT_EXIT(gort::run([] { throw gort::Panic("boom"); }), ::testing::ExitedWithCode(2),
+              "panic: boom\n\ngoroutine 1 \\[running\\]:");
+}
+
+TEST_F(Crash, StackOverflowIsReported) {
+  EXPECT_EXIT(gort::run([] {
+                gort::WaitGroup wg;
+                wg.add(1);
+                gort::go([] { overflow(0); });
+                wg.wait();
+              }, gort::Options{.procs = 1, .stack_size = 64 * 1024}),
+              ::testing::ExitedWithCode(2),
+              "runtime: goroutine stack exceeds 65[0-9]+-byte limit\n(.|\n)*fatal error: stack "
+              "overflow\n\ngoroutine [0-9]+ \\[running\\]:");
+}
+
+TEST_F(Crash, StackOverflowInMain) {
+  EXPECT_EXIT(gort::run([] { overflow(0); }, gort::Options{.stack_size = 64 * 1024}),
+              ::testing::ExitedWithCode(2), "fatal error: stack overflow\n\ngoroutine 1 ");
+}
+
+TEST_F(Crash, AllGoroutinesAsleepIsADeadlock) {
+  EXPECT_EXIT(gort::run([] {
+                gort::WaitGroup wg;
+                wg.add(1);
+                wg.wait();
+              }, gort::Options{.procs = 2}),
+              ::testing::ExitedWithCode(2),
+              "fatal error: all goroutines are asleep - deadlock!\n\ngoroutine 1 "
+              "\\[sync.WaitGroup.Wait\\]:");
+}
+
+TEST_F(Crash, DeadlockAmongSeveralGoroutines) {
+  EXPECT_EXIT(gort::run([] {
+                gort::WaitGroup a, b;
+                a.add(1);
+                b.add(1);
+                gort::go([&] { a.wait(); b.done(); });
+                gort::go([&] { b.wait(); a.done(); });
+                gort::WaitGroup never;
+                never.add(1);
+                never.wait();
+              }, gort::Options{.procs = 4}),
+              ::testing::ExitedWithCode(2), "all goroutines are asleep - deadlock!");
+}
+
+TEST(CrashSafe, NoDeadlockReportWhileWorkRemains) {
+  // Many short parks across Ps must never look like a deadlock.
+  gort::run([] {
+    for (int r = 0; r < 200; ++r) {
+      gort::WaitGroup wg;
+      wg.add(4);
+      for (int i = 0; i < 4; ++i) gort::go([&] { wg.done(); });
+      wg.wait();
+    }
+  }, gort::Options{.procs = 4});
+}
