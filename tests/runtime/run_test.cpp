@@ -153,14 +153,15 @@ TEST(Run, LargeClosuresSpillToTheHeap) {
 
 TEST(Run, ClosureIsDestroyedOnTheGoroutine) {
   struct Probe {
-    std::uint64_t* where;
-    explicit Probe(std::uint64_t* w) : where(w) {}
+    std::atomic<std::uint64_t>* where;
+    explicit Probe(std::atomic<std::uint64_t>* w) : where(w) {}
     Probe(Probe&& o) noexcept : where(std::exchange(o.where, nullptr)) {}
     ~Probe() {
       if (where != nullptr) *where = gort::goid();
     }
   };
-  std::uint64_t destroyed_on = 0, ran_on = 0;
+  std::atomic<std::uint64_t> destroyed_on{0};
+  std::uint64_t ran_on = 0;
   gort::run([&] {
     gort::WaitGroup wg;
     wg.add(1);
@@ -171,7 +172,7 @@ TEST(Run, ClosureIsDestroyedOnTheGoroutine) {
     wg.wait();
     while (destroyed_on == 0) gort::yield();
   });
-  EXPECT_EQ(destroyed_on, ran_on);
+  EXPECT_EQ(destroyed_on.load(), ran_on);
 }
 
 TEST(Run, NumGoroutineCountsLiveOnes) {

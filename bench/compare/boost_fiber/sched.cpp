@@ -6,32 +6,33 @@
 #include <malloc.h>
 #include <unistd.h>
 
-#include <atomic>
-#include <chrono>
 #include <climits>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
-#include <mutex>
-#include <thread>
 
 namespace fibers = boost::fibers;
 using Clock = std::chrono::steady_clock;
 
-constexpr long kSpawnN = 1'000'000, kYieldN = 2'000'000, kParkedN = 1'000'000;
-constexpr int kRounds = 5;
+constexpr long kSpawnN = 1'000'000, kYieldN = 2'000'000;
+constexpr long kParkedN = 1'000'000;  // parked_memory fibers ($COMPARE_PARKED_N overrides)
+constexpr int kRounds = 5;            // measured rounds after one warm-up; we report the minimum
 
-// Boost.Fiber has no WaitGroup; this is the same design as Go's: an atomic counter
-// on the fast path, and a fiber mutex/condvar only for the waiter. done() takes the
-// mutex after the count hits zero, so it cannot slip between the waiter's check and
-// its sleep. fibers::mutex/condition_variable are safe across scheduler threads.
+double ms(Clock::duration d) {
+  return std::chrono::duration<double, std::milli>(d).count();
+}
+
+// Boost.Fiber has no WaitGroup; this one is built like Go's: an atomic counter on the
+// fast path, a fiber mutex/condvar only for waiters. done() takes the mutex after the
+// count hits zero, so it cannot slip between a waiter's check and its sleep.
+// fibers::mutex and condition_variable work across scheduler threads.
 class WaitGroup {
  public:
   void add(long n) { n_.fetch_add(n, std::memory_order_relaxed); }
   void done() {
-    if (n_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      std::unique_lock lk(mu_);
-      cv_.notify_all();
-    }
+    if (n_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    std::unique_lock lk(mu_);
+    cv_.notify_all();
   }
   void wait() {
     std::unique_lock lk(mu_);
@@ -44,13 +45,14 @@ class WaitGroup {
   fibers::condition_variable cv_;
 };
 
-// Warm-up once (stack memory, allocator caches), then report the fastest of kRounds.
+// One warm-up round (page faults, allocator caches), then the fastest of kRounds: the
+// minimum is the least noisy estimate on a shared machine.
 template <class F>
 double best_ns(const char* name, F round) {
   auto time = [&] {
     auto t0 = Clock::now();
     round();
-    return std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
+    return ms(Clock::now() - t0) * 1e6;
   };
   std::fprintf(stderr, "%s warm-up: %.0f ms\n", name, time() / 1e6);
   double best = 1e300;
@@ -62,22 +64,21 @@ double best_ns(const char* name, F round) {
   return best;
 }
 
-// spawn_join on 2 threads with work_stealing. Pitfalls: the work_stealing constructor
-// blocks on a static barrier until all thread_count threads have installed it, and its
-// thread counter is static, so the pool can be built only once per process: all rounds
-// run inside one pool. Worse, steal() gives up when the head of the victim's queue is a
-// pinned context, and the spawning thread's dispatcher fiber sits at that head while the
-// main fiber runs; so while main spawns without yielding nothing can be stolen and all
-// 1e6 fibers pile up (measured: ~12 GB RSS, >1 min per round here). The loop therefore
-// yields once every 256 spawns (the size of Go's per-P run queue), which lets both
-// threads drain the queue; that is the only difference from the Go/gort loop.
+// spawn_join on 2 threads with work_stealing. Pitfalls: its constructor blocks on a
+// static barrier until all thread_count threads have installed it, and its thread
+// counter is static, so the pool can be built only once per process (all rounds share
+// it). Worse, steal() gives up when the head of the victim's queue is a pinned context,
+// and the spawning thread's dispatcher fiber sits at that head while main runs: as long
+// as main spawns without yielding nothing is stolen and all 1e6 fibers pile up (~12 GB
+// RSS, >1 min per round here). So main yields every 256 spawns (the size of Go's per-P
+// run queue) to let both threads drain the queue: the one difference from Go and gort.
 double spawn_join() {
   fibers::mutex mu;
   fibers::condition_variable cv;
   bool finished = false;
   std::thread helper([&] {
     fibers::use_scheduling_algorithm<fibers::algo::work_stealing>(2);
-    std::unique_lock lk(mu);  // park this thread's main fiber; its dispatcher runs work
+    std::unique_lock lk(mu);  // parks this thread's main fiber; its dispatcher runs fibers
     cv.wait(lk, [&] { return finished; });
   });
   fibers::use_scheduling_algorithm<fibers::algo::work_stealing>(2);
@@ -113,7 +114,7 @@ double yield_pingpong() {
 }
 
 long rss_bytes() {
-  long size = 0, resident = 0;
+  long size = 0, resident = 0;  // statm counts pages; the 2nd field is the RSS
   std::FILE* f = std::fopen("/proc/self/statm", "r");
   if (!f || std::fscanf(f, "%ld %ld", &size, &resident) != 2) std::perror("statm");
   if (f) std::fclose(f);
@@ -121,16 +122,19 @@ long rss_bytes() {
 }
 
 // parked_memory: resident bytes per fiber blocked on a shared WaitGroup, one thread.
-// Stack memory is malloc'ed and only touched pages count in RSS, so this is what a
-// parked fiber really costs, not its virtual stack size.
+// Only touched stack pages count in RSS: this is what a parked fiber really costs, not
+// its reserved stack size.
 template <class StackAlloc>
 double parked_memory(StackAlloc salloc) {
+  const char* env = std::getenv("COMPARE_PARKED_N");  // smaller: quicker on slow page faults
+  const long n = env && std::atol(env) > 0 ? std::atol(env) : kParkedN;
   WaitGroup started, release, finished;
   release.add(1);
-  started.add(kParkedN);
-  finished.add(kParkedN);
+  started.add(n);
+  finished.add(n);
   long before = rss_bytes();
-  for (long i = 0; i < kParkedN; ++i) {
+  auto t0 = Clock::now();
+  for (long i = 0; i < n; ++i) {
     fibers::fiber(std::allocator_arg, salloc, [&] {
       started.done();  // reached the blocking point...
       release.wait();  // ...and parks until main releases everyone
@@ -139,33 +143,36 @@ double parked_memory(StackAlloc salloc) {
   }
   started.wait();
   long after = rss_bytes();
-  std::fprintf(stderr, "parked_memory: rss before %ld, after %ld bytes\n", before, after);
+  auto t1 = Clock::now();
   release.done();
   finished.wait();
-  return double(after - before) / kParkedN;
+  std::fprintf(stderr, "parked_memory: rss before %ld, after %ld; park %.0f ms, finish %.0f ms\n",
+               before, after, ms(t1 - t0), ms(Clock::now() - t1));
+  return double(after - before) / n;
 }
 
 int main(int argc, char** argv) {
-  // Boost's stacks are plain malloc(128 KiB) by default. With glibc's defaults every
-  // stack is its own mmap (past 65530 of them mmap fails and malloc falls back to brk)
-  // and freed heap is trimmed back to the kernel, so each round re-faults its stacks.
-  // Keep stacks on the heap and recycle them, as Go and gort recycle theirs.
+  // Boost's default stack is a plain malloc(128 KiB). With glibc's defaults each one is
+  // its own mmap and freed heap goes back to the kernel, so every round re-faults its
+  // stacks (~15 us a page fault on a VM). Keep stacks on the heap and recycle them, as
+  // Go and gort recycle theirs. pooled_fixedsize_stack would do it but is not thread-safe.
   mallopt(M_MMAP_THRESHOLD, 1 << 20);
   mallopt(M_TRIM_THRESHOLD, INT_MAX);
   const char* w = argc == 2 ? argv[1] : "";
-  if (!std::strcmp(w, "spawn_join")) {
-    std::printf("RESULT spawn_join %.1f ns/op\n", spawn_join());
-  } else if (!std::strcmp(w, "yield_pingpong")) {
-    std::printf("RESULT yield_pingpong %.1f ns/op\n", yield_pingpong());
-  } else if (!std::strcmp(w, "parked_memory")) {  // default stack: fixedsize_stack, 128 KiB
-    std::printf("RESULT parked_memory %.0f bytes/goroutine\n",
-                parked_memory(fibers::default_stack()));
-  } else if (!std::strcmp(w, "parked_memory_16k")) {  // separate process: clean RSS baseline
-    std::printf("RESULT parked_memory_16k %.0f bytes/goroutine\n",
-                parked_memory(fibers::fixedsize_stack(16 * 1024)));
-  } else {
-    std::fprintf(stderr,
-                 "usage: %s spawn_join|yield_pingpong|parked_memory|parked_memory_16k\n", argv[0]);
+  double v;
+  if (!std::strcmp(w, "spawn_join"))
+    v = spawn_join();
+  else if (!std::strcmp(w, "yield_pingpong"))
+    v = yield_pingpong();
+  else if (!std::strcmp(w, "parked_memory"))
+    v = parked_memory(fibers::default_stack());  // 128K
+  else if (!std::strcmp(w, "parked_memory_16k"))
+    v = parked_memory(fibers::fixedsize_stack(16384));
+  else {
+    std::fprintf(stderr, "usage: %s spawn_join|yield_pingpong|parked_memory|parked_memory_16k\n",
+                 argv[0]);
     return 2;
   }
+  const bool bytes = !std::strncmp(w, "parked", 6);
+  std::printf("RESULT %s %.*f %s\n", w, bytes ? 0 : 1, v, bytes ? "bytes/goroutine" : "ns/op");
 }

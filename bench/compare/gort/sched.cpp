@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 namespace {
@@ -16,8 +17,12 @@ using Clock = std::chrono::steady_clock;
 
 constexpr long kSpawnN = 1'000'000;   // goroutines per spawn_join round
 constexpr long kYieldN = 2'000'000;   // yields per goroutine in yield_pingpong
-constexpr long kParkedN = 1'000'000;  // goroutines kept blocked in parked_memory
+constexpr long kParkedN = 1'000'000;  // parked_memory goroutines ($COMPARE_PARKED_N overrides)
 constexpr int kRounds = 5;            // measured rounds after one warm-up; report the min
+
+double ms(Clock::duration d) {
+  return std::chrono::duration<double, std::milli>(d).count();
+}
 
 // Warm-up once (first-touch page faults, stack and descriptor caches), then return the
 // fastest of kRounds: the minimum is the least noisy estimate on a shared machine.
@@ -26,7 +31,7 @@ double best_ns(const char* name, F round) {
   auto time = [&] {
     auto t0 = Clock::now();
     round();
-    return std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
+    return ms(Clock::now() - t0) * 1e6;
   };
   std::fprintf(stderr, "%s warm-up: %.0f ms\n", name, time() / 1e6);
   double best = 1e300;
@@ -84,12 +89,15 @@ long rss_bytes() {
 // parked_memory: resident bytes per goroutine blocked on a shared WaitGroup. A second
 // WaitGroup tells main that every goroutine has reached its blocking point.
 int parked_memory() {
+  const char* env = std::getenv("COMPARE_PARKED_N");  // smaller: quicker on slow page faults
+  const int n = env && std::atoi(env) > 0 ? std::atoi(env) : static_cast<int>(kParkedN);
   gort::WaitGroup started, release, finished;
   release.add(1);
-  started.add(static_cast<int>(kParkedN));
-  finished.add(static_cast<int>(kParkedN));
+  started.add(n);
+  finished.add(n);
   long before = rss_bytes();
-  for (long i = 0; i < kParkedN; ++i) {
+  auto t0 = Clock::now();
+  for (int i = 0; i < n; ++i) {
     gort::go([&] {
       started.done();  // reached the blocking point...
       release.wait();  // ...and parks here until main releases everyone
@@ -98,10 +106,12 @@ int parked_memory() {
   }
   started.wait();
   long after = rss_bytes();
-  std::fprintf(stderr, "parked_memory: rss before %ld, after %ld bytes\n", before, after);
+  auto t1 = Clock::now();
   release.done();
   finished.wait();  // let them all finish before the runtime shuts down
-  std::printf("RESULT parked_memory %.0f bytes/goroutine\n", double(after - before) / kParkedN);
+  std::fprintf(stderr, "parked_memory: rss before %ld, after %ld; park %.0f ms, finish %.0f ms\n",
+               before, after, ms(t1 - t0), ms(Clock::now() - t1));
+  std::printf("RESULT parked_memory %.0f bytes/goroutine\n", double(after - before) / n);
   return 0;
 }
 

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -18,7 +19,7 @@ import (
 const (
 	spawnN  = 1_000_000 // goroutines per spawn_join round
 	yieldN  = 2_000_000 // Gosched calls per goroutine in yield_pingpong
-	parkedN = 1_000_000 // goroutines kept blocked in parked_memory
+	parkedN = 1_000_000 // goroutines kept blocked in parked_memory ($COMPARE_PARKED_N overrides)
 	rounds  = 5         // measured rounds (after one warm-up); we report the minimum
 )
 
@@ -91,13 +92,18 @@ func rssBytes() int64 {
 // wait-queue entry). RSS rather than Go's heap stats, so the number means the
 // same thing as for the C++ runtimes.
 func parkedMemory() float64 {
+	n := parkedN
+	if v, err := strconv.Atoi(os.Getenv("COMPARE_PARKED_N")); err == nil && v > 0 {
+		n = v // a smaller count makes the suite quicker where page faults are slow
+	}
 	var started, release, finished sync.WaitGroup
 	release.Add(1)
-	started.Add(parkedN)
-	finished.Add(parkedN)
+	started.Add(n)
+	finished.Add(n)
 	runtime.GC()
 	before := rssBytes()
-	for i := 0; i < parkedN; i++ {
+	t0 := time.Now()
+	for i := 0; i < n; i++ {
 		go func() {
 			started.Done() // this goroutine has reached its blocking point...
 			release.Wait() // ...and parks here until main releases everyone
@@ -106,10 +112,12 @@ func parkedMemory() float64 {
 	}
 	started.Wait() // every goroutine exists and is (about to be) parked
 	after := rssBytes()
-	fmt.Fprintf(os.Stderr, "parked_memory: rss before %d, after %d bytes\n", before, after)
+	t1 := time.Now()
 	release.Done()
 	finished.Wait()
-	return float64(after-before) / parkedN
+	fmt.Fprintf(os.Stderr, "parked_memory: rss before %d, after %d; park %v, finish %v\n",
+		before, after, t1.Sub(t0), time.Since(t1))
+	return float64(after-before) / float64(n)
 }
 
 func main() {
@@ -128,7 +136,7 @@ func main() {
 		runtime.GOMAXPROCS(1) // same as the single-threaded C++ versions
 		fmt.Printf("RESULT parked_memory %.0f bytes/goroutine\n", parkedMemory())
 	default:
-		fmt.Fprintf(os.Stderr, "usage: %s -workload=spawn_join|yield_pingpong|parked_memory\n", os.Args[0])
+		fmt.Fprintln(os.Stderr, "usage: sched -workload=spawn_join|yield_pingpong|parked_memory")
 		os.Exit(2)
 	}
 }
