@@ -10,6 +10,13 @@
 // instruction sequence as fcontext's; bench/bench_switch.cpp measures both side by side
 // (docs/benchmarks.md has the numbers).
 //
+// Resuming with `jmp` rather than `ret`: a `ret` into another context never matches the
+// return-stack buffer's prediction (it predicts a return to *this* context's caller) and
+// costs a full misprediction on every switch. Popping the resume address and jumping
+// indirectly lets the indirect-branch predictor learn switch patterns. Measured with
+// bench_sched BM_RawSwitch: 13.4 ns per switch with `ret`, see docs/benchmarks.md for the
+// current figure (Boost.Context's fcontext does the same).
+//
 // Protocol: gort_switch_context(&from_sp, to_sp, arg) pushes the callee-saved registers
 // (and, on x86-64, MXCSR and the x87 control word, which the SysV ABI makes callee-saved)
 // onto the current stack, stores the stack pointer into *from_sp, loads to_sp, pops the

@@ -27,8 +27,9 @@ gort_switch_context:
         popq    %r12
         popq    %rbx
         popq    %rbp
+        popq    %rcx            // the target's resume address
         movq    %rdx, %rax
-        ret
+        jmp     *%rcx           // not `ret`: see context.hpp
         .cfi_endproc
         .size   gort_switch_context, .-gort_switch_context
 
