@@ -19,10 +19,11 @@ extern "C" void* bench_switch_context_nofp(void** save_sp, void* load_sp, void* 
 namespace {
 
 void report_per_op(benchmark::State& state, double ops_per_iteration) {
-  state.SetItemsProcessed(static_cast<std::int64_t>(static_cast<double>(state.iterations()) * ops_per_iteration));
-  state.counters["ns_per_op"] = benchmark::Counter(
-      static_cast<double>(state.iterations()) * ops_per_iteration,
-      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.SetItemsProcessed(
+      static_cast<std::int64_t>(static_cast<double>(state.iterations()) * ops_per_iteration));
+  state.counters["ns_per_op"] =
+      benchmark::Counter(static_cast<double>(state.iterations()) * ops_per_iteration,
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 // ---- Goroutines -----------------------------------------------------------------------
@@ -31,16 +32,18 @@ void report_per_op(benchmark::State& state, double ops_per_iteration) {
 void BM_SpawnJoin(benchmark::State& state) {
   const int procs = static_cast<int>(state.range(0));
   constexpr int kBatch = 10'000;
-  gort::run([&] {
-    for (auto _ : state) {
-      gort::WaitGroup wg;
-      for (int i = 0; i < kBatch; ++i) {
-        wg.add(1);
-        gort::go([&wg] { wg.done(); });
-      }
-      wg.wait();
-    }
-  }, gort::Options{.procs = procs});
+  gort::run(
+      [&] {
+        for (auto _ : state) {
+          gort::WaitGroup wg;
+          for (int i = 0; i < kBatch; ++i) {
+            wg.add(1);
+            gort::go([&wg] { wg.done(); });
+          }
+          wg.wait();
+        }
+      },
+      gort::Options{.procs = procs});
   report_per_op(state, kBatch);
 }
 BENCHMARK(BM_SpawnJoin)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
@@ -48,18 +51,20 @@ BENCHMARK(BM_SpawnJoin)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillise
 // Two goroutines yielding to each other on one P: each yield is one switch.
 void BM_YieldPingPong(benchmark::State& state) {
   constexpr int kYields = 100'000;
-  gort::run([&] {
-    for (auto _ : state) {
-      gort::WaitGroup wg;
-      wg.add(2);
-      for (int k = 0; k < 2; ++k)
-        gort::go([&wg] {
-          for (int i = 0; i < kYields; ++i) gort::yield();
-          wg.done();
-        });
-      wg.wait();
-    }
-  }, gort::Options{.procs = 1});
+  gort::run(
+      [&] {
+        for (auto _ : state) {
+          gort::WaitGroup wg;
+          wg.add(2);
+          for (int k = 0; k < 2; ++k)
+            gort::go([&wg] {
+              for (int i = 0; i < kYields; ++i) gort::yield();
+              wg.done();
+            });
+          wg.wait();
+        }
+      },
+      gort::Options{.procs = 1});
   report_per_op(state, 2.0 * kYields);
 }
 BENCHMARK(BM_YieldPingPong)->UseRealTime()->Unit(benchmark::kMillisecond);
@@ -101,7 +106,8 @@ void BM_RawSwitch(benchmark::State& state) {
   report_per_op(state, 2);
 }
 BENCHMARK_TEMPLATE(BM_RawSwitch, gort_switch_context)->Name("BM_RawSwitch/gort");
-BENCHMARK_TEMPLATE(BM_RawSwitch, bench_switch_context_nofp)->Name("BM_RawSwitch/gort_without_fp_control");
+BENCHMARK_TEMPLATE(BM_RawSwitch, bench_switch_context_nofp)
+    ->Name("BM_RawSwitch/gort_without_fp_control");
 
 #if GORT_BENCH_BOOST_CONTEXT
 namespace bctx = boost::context::detail;

@@ -29,6 +29,8 @@ inline constexpr std::size_t kScaleDiv = 1;
 inline constexpr bool kTsan = false;
 #endif
 
-constexpr std::size_t scaled(std::size_t n) { return n / kScaleDiv > 0 ? n / kScaleDiv : 1; }
+constexpr std::size_t scaled(std::size_t n) {
+  return n / kScaleDiv > 0 ? n / kScaleDiv : 1;
+}
 
 }  // namespace gort::test

@@ -22,7 +22,9 @@ void raw_write_uint(std::uint64_t v) noexcept {
   raw_write(std::string_view(p, static_cast<std::size_t>(buf + sizeof buf - p)));
 }
 
-void die() noexcept { ::_exit(2); }
+void die() noexcept {
+  ::_exit(2);
+}
 
 void fatal(std::string_view msg) noexcept {
   raw_write("fatal error: ");

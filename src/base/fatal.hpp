@@ -25,9 +25,9 @@ void raw_write_uint(std::uint64_t v) noexcept;
 }  // namespace gort::base
 
 // GORT_CHECK(cond): an internal invariant. Failing it is a runtime bug, never user error.
-#define GORT_CHECK(cond)                                                          \
-  do {                                                                            \
-    if (__builtin_expect(!(cond), 0))                                             \
+#define GORT_CHECK(cond)                                                                           \
+  do {                                                                                             \
+    if (__builtin_expect(!(cond), 0))                                                              \
       ::gort::base::fatal("runtime: check failed: " #cond " at " __FILE__ ":" GORT_STR(__LINE__)); \
   } while (0)
 #define GORT_STR2(x) #x

@@ -18,7 +18,8 @@ class FastRand {
   }
   // Uniform in [0, n) by Lemire's multiply-shift (the bias is below 2^-32 for small n).
   std::uint32_t below(std::uint32_t n) {
-    return static_cast<std::uint32_t>((static_cast<std::uint64_t>(static_cast<std::uint32_t>(next())) * n) >> 32);
+    return static_cast<std::uint32_t>(
+        (static_cast<std::uint64_t>(static_cast<std::uint32_t>(next())) * n) >> 32);
   }
 
  private:

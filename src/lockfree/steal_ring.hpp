@@ -53,7 +53,8 @@ class StealRing {
     const std::uint32_t h = head_.load(std::memory_order_acquire);
     std::uint32_t room = N - (t - h);
     if (n > room) n = room;
-    for (std::uint32_t i = 0; i < n; ++i) slots_[(t + i) % N].store(batch[i], std::memory_order_relaxed);
+    for (std::uint32_t i = 0; i < n; ++i)
+      slots_[(t + i) % N].store(batch[i], std::memory_order_relaxed);
     tail_.store(t + n, std::memory_order_release);
     return n;
   }
@@ -82,7 +83,8 @@ class StealRing {
       n = n - n / 2;
       if (n == 0) return 0;
       if (n > N / 2) continue;  // read an inconsistent h/t pair (h moved on); retry
-      for (std::uint32_t i = 0; i < n; ++i) out[i] = slots_[(h + i) % N].load(std::memory_order_relaxed);
+      for (std::uint32_t i = 0; i < n; ++i)
+        out[i] = slots_[(h + i) % N].load(std::memory_order_relaxed);
       if (head_.compare_exchange_weak(h, h + n, std::memory_order_release,
                                       std::memory_order_relaxed))
         return n;

@@ -67,7 +67,9 @@ bool Note::sleep_for(std::int64_t ns) noexcept {
   return true;
 }
 
-int thread_id() noexcept { return static_cast<int>(syscall(SYS_gettid)); }
+int thread_id() noexcept {
+  return static_cast<int>(syscall(SYS_gettid));
+}
 
 void current_thread_stack(const void** bottom, std::size_t* size) noexcept {
   *bottom = nullptr;
@@ -99,17 +101,21 @@ std::size_t page_size() noexcept {
 }
 
 void* reserve_lazy(std::size_t size) noexcept {
-  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                 -1, 0);
   if (p == MAP_FAILED) return nullptr;
   // Stacks touch one or two pages each: a transparent huge page would commit 2 MiB.
   madvise(p, size, MADV_NOHUGEPAGE);
   return p;
 }
 
-void release(void* p, std::size_t size) noexcept { munmap(p, size); }
+void release(void* p, std::size_t size) noexcept {
+  munmap(p, size);
+}
 
-void decommit(void* p, std::size_t size) noexcept { madvise(p, size, MADV_DONTNEED); }
+void decommit(void* p, std::size_t size) noexcept {
+  madvise(p, size, MADV_DONTNEED);
+}
 
 namespace {
 // -1 unknown, 0 mprotect, 1 MADV_GUARD_INSTALL. Probed once; kernels do not change.

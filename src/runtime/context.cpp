@@ -11,7 +11,7 @@ struct InitialFrame {
   std::uint16_t fpcw;
   std::uint16_t pad;
   std::uint64_t r15, r14, r13, r12, rbx, rbp;
-  void* ret;           // gort_context_trampoline
+  void* ret;              // gort_context_trampoline
   std::uint64_t zero[1];  // the trampoline's caller slot: a null "return address"
 };
 static_assert(sizeof(InitialFrame) == 72);

@@ -71,12 +71,14 @@ void print_backtrace() {
   int first = 0;
   for (int i = 0; i < n; ++i) {
     // Return addresses point after the call: look up pc-1 to stay inside the caller.
-    symbolize::lookup(reinterpret_cast<std::uintptr_t>(frames[i]) - 1, &syms[static_cast<std::size_t>(i)]);
+    symbolize::lookup(reinterpret_cast<std::uintptr_t>(frames[i]) - 1,
+                      &syms[static_cast<std::size_t>(i)]);
     if (syms[static_cast<std::size_t>(i)].function == "__cxa_throw") first = i + 1;
   }
   for (int i = first; i < n; ++i) {
     const symbolize::Symbol& s = syms[static_cast<std::size_t>(i)];
-    if (s.function.rfind("gort::runtime::", 0) == 0 || s.function == "gort_context_trampoline") continue;
+    if (s.function.rfind("gort::runtime::", 0) == 0 || s.function == "gort_context_trampoline")
+      continue;
     base::raw_write(s.function.empty() ? "?" : s.function);
     base::raw_write("\n\t");
     base::raw_write(s.module.empty() ? "?" : s.module);
@@ -129,7 +131,9 @@ void install_fault_reporting() noexcept {
   g_previous_terminate = std::set_terminate(on_terminate);
 }
 
-void restore_fault_reporting() noexcept { std::set_terminate(g_previous_terminate); }
+void restore_fault_reporting() noexcept {
+  std::set_terminate(g_previous_terminate);
+}
 
 void dump_waiting_goroutines(Sched& s) noexcept {
   LockGuard l(s.allg_lock);
@@ -149,22 +153,38 @@ namespace gort::detail {
 
 const char* wait_reason_string(WaitReason r) noexcept {
   switch (r) {
-    case WaitReason::kNone: return "";
-    case WaitReason::kSyncWaitGroupWait: return "sync.WaitGroup.Wait";
-    case WaitReason::kSyncMutexLock: return "sync.Mutex.Lock";
-    case WaitReason::kSyncRWMutexLock: return "sync.RWMutex.Lock";
-    case WaitReason::kSyncRWMutexRLock: return "sync.RWMutex.RLock";
-    case WaitReason::kSyncCondWait: return "sync.Cond.Wait";
-    case WaitReason::kSemacquire: return "semacquire";
-    case WaitReason::kChanReceive: return "chan receive";
-    case WaitReason::kChanSend: return "chan send";
-    case WaitReason::kChanReceiveNilChan: return "chan receive (nil chan)";
-    case WaitReason::kChanSendNilChan: return "chan send (nil chan)";
-    case WaitReason::kSelect: return "select";
-    case WaitReason::kSelectNoCases: return "select (no cases)";
-    case WaitReason::kSleep: return "sleep";
-    case WaitReason::kIOWait: return "IO wait";
-    case WaitReason::kLockedThread: return "locked to thread";
+    case WaitReason::kNone:
+      return "";
+    case WaitReason::kSyncWaitGroupWait:
+      return "sync.WaitGroup.Wait";
+    case WaitReason::kSyncMutexLock:
+      return "sync.Mutex.Lock";
+    case WaitReason::kSyncRWMutexLock:
+      return "sync.RWMutex.Lock";
+    case WaitReason::kSyncRWMutexRLock:
+      return "sync.RWMutex.RLock";
+    case WaitReason::kSyncCondWait:
+      return "sync.Cond.Wait";
+    case WaitReason::kSemacquire:
+      return "semacquire";
+    case WaitReason::kChanReceive:
+      return "chan receive";
+    case WaitReason::kChanSend:
+      return "chan send";
+    case WaitReason::kChanReceiveNilChan:
+      return "chan receive (nil chan)";
+    case WaitReason::kChanSendNilChan:
+      return "chan send (nil chan)";
+    case WaitReason::kSelect:
+      return "select";
+    case WaitReason::kSelectNoCases:
+      return "select (no cases)";
+    case WaitReason::kSleep:
+      return "sleep";
+    case WaitReason::kIOWait:
+      return "IO wait";
+    case WaitReason::kLockedThread:
+      return "locked to thread";
   }
   return "unknown";
 }

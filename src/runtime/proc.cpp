@@ -143,7 +143,8 @@ void gfput(Sched& s, P* p, G* gp) {
     LockGuard l(s.gfree_lock);
     // Oldest half to the global list, so Ps that spawn more than they retire get them.
     for (int i = 0; i < kGlobalFreeBatch; ++i) s.gfree.push_back(p->gfree[i]);
-    for (int i = kGlobalFreeBatch; i < p->gfree_count; ++i) p->gfree[i - kGlobalFreeBatch] = p->gfree[i];
+    for (int i = kGlobalFreeBatch; i < p->gfree_count; ++i)
+      p->gfree[i - kGlobalFreeBatch] = p->gfree[i];
     p->gfree_count -= kGlobalFreeBatch;
   }
   p->gfree[p->gfree_count++] = gp;
@@ -229,8 +230,9 @@ void spawn_commit(SpawnSlot slot, Closure* body) noexcept {
   gp->fn = body;
   const std::uintptr_t floor =
       gp->fn_heap != nullptr ? gp->stack.hi : reinterpret_cast<std::uintptr_t>(slot.storage);
-  init_frame(gp, floor, m != nullptr ? static_cast<std::uint32_t>(m->rand.next())
-                                     : static_cast<std::uint32_t>(os::nanotime()));
+  init_frame(gp, floor,
+             m != nullptr ? static_cast<std::uint32_t>(m->rand.next())
+                          : static_cast<std::uint32_t>(os::nanotime()));
   gp->id = next_goid(s, p);
   gp->tsan_fiber = san::tsan_create_fiber();
   gp->status.store(GStatus::kRunnable, std::memory_order_relaxed);

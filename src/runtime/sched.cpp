@@ -205,7 +205,8 @@ G* runqget(P* p) {
   }
   // The streak bound skipped runnext but the queue turned out empty (stolen meanwhile).
   next = p->runnext.load(std::memory_order_relaxed);
-  if (next != nullptr && p->runnext.compare_exchange_strong(next, nullptr, std::memory_order_acquire))
+  if (next != nullptr &&
+      p->runnext.compare_exchange_strong(next, nullptr, std::memory_order_acquire))
     return next;
   return nullptr;
 }
@@ -246,7 +247,8 @@ G* steal_work(Sched& s, M* m) {
   for (int round = 0; round < 4; ++round) {
     const bool last = round == 3;
     const std::uint32_t start = m->rand.below(n);
-    const std::uint32_t stride = s.steal_strides[m->rand.below(static_cast<std::uint32_t>(s.steal_strides.size()))];
+    const std::uint32_t stride =
+        s.steal_strides[m->rand.below(static_cast<std::uint32_t>(s.steal_strides.size()))];
     for (std::uint32_t i = 0; i < n; ++i) {
       if (s.exiting.load(std::memory_order_relaxed)) return nullptr;
       P* victim = s.allp[(start + i * stride) % n];
@@ -627,6 +629,8 @@ void start_m0(Sched& s, M* m0) {
   for (std::size_t i = s.allp.size(); i-- > 1;) pidleput(s, s.allp[i]);
 }
 
-void put_runnable_on(Sched& s, P* p, G* gp) { runqput(s, current_m(), p, gp, true); }
+void put_runnable_on(Sched& s, P* p, G* gp) {
+  runqput(s, current_m(), p, gp, true);
+}
 
 }  // namespace gort::runtime

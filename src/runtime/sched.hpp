@@ -65,8 +65,8 @@ struct alignas(64) G {
   void* sp = nullptr;  // saved stack pointer while not running
   std::atomic<GStatus> status{GStatus::kIdle};
   std::uint64_t id = 0;
-  M* m = nullptr;          // the M running it (kRunning), else null
-  M* lockedm = nullptr;    // lock_os_thread(): the only M allowed to run it
+  M* m = nullptr;        // the M running it (kRunning), else null
+  M* lockedm = nullptr;  // lock_os_thread(): the only M allowed to run it
   std::uint32_t lock_depth = 0;
   detail::WaitReason waitreason = detail::WaitReason::kNone;
   Stack stack;
@@ -93,7 +93,7 @@ using ParkCommit = bool (*)(void* arg, G* g);
 
 struct M {
   int id = 0;
-  G g0;           // the thread's own stack: the scheduler runs here
+  G g0;  // the thread's own stack: the scheduler runs here
   G* curg = nullptr;
   P* p = nullptr;
   P* nextp = nullptr;  // a P handed over while this M slept (set before park.wakeup())
@@ -117,8 +117,8 @@ struct M {
 
 // Relaxed single-writer counters: the owning P's M writes, anyone reads.
 struct PCounters {
-  std::atomic<std::uint64_t> created{0}, exited{0}, switches{0}, yields{0}, parks{0},
-      steals{0}, stolen{0}, spins{0}, global_gets{0};
+  std::atomic<std::uint64_t> created{0}, exited{0}, switches{0}, yields{0}, parks{0}, steals{0},
+      stolen{0}, spins{0}, global_gets{0};
 };
 inline void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) {
   c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
@@ -128,7 +128,7 @@ enum class PStatus : std::uint8_t { kIdle, kRunning };
 
 struct alignas(base::kCacheLine) P {
   static constexpr std::uint32_t kRunQueueSize = 256;  // Go's runq size
-  static constexpr int kLocalFreeMax = 64;              // Go's gfput threshold
+  static constexpr int kLocalFreeMax = 64;             // Go's gfput threshold
 
   int id = 0;
   PStatus status = PStatus::kIdle;

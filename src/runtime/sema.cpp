@@ -27,7 +27,7 @@ namespace {
 
 struct Waiter {
   std::atomic<std::uint32_t>* addr = nullptr;
-  G* g = nullptr;          // null: a thread waiter, sleeping on `note`
+  G* g = nullptr;  // null: a thread waiter, sleeping on `note`
   os::Note note;
   Waiter* next = nullptr;       // next waiter for the same address
   Waiter* next_addr = nullptr;  // heads only: next address queue in the bucket

@@ -11,7 +11,9 @@
 namespace gort::runtime {
 
 namespace {
-std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
+std::size_t round_up(std::size_t n, std::size_t to) {
+  return (n + to - 1) / to * to;
+}
 }  // namespace
 
 std::size_t resolve_stack_size(std::size_t requested) {

@@ -44,7 +44,7 @@ class StackArena {
  public:
   static constexpr std::size_t kGuardSize = 64 * 1024;  // catches frames up to 64 KiB
   static constexpr std::size_t kSlotsPerSlab = 64;
-  static constexpr std::size_t kKeepBytes = 2 * 4096;   // kept committed on release
+  static constexpr std::size_t kKeepBytes = 2 * 4096;  // kept committed on release
   static constexpr std::size_t kMinStackSize = 16 * 1024;
   static constexpr std::size_t kDefaultStackSize = 256 * 1024;
 

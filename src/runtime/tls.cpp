@@ -33,8 +33,12 @@ GORT_OPAQUE_TLS void set_current_m(M* m) noexcept {
   t_m = m;
 }
 
-Sched* current_sched() noexcept { return g_sched.load(std::memory_order_acquire); }
-void set_current_sched(Sched* s) noexcept { g_sched.store(s, std::memory_order_release); }
+Sched* current_sched() noexcept {
+  return g_sched.load(std::memory_order_acquire);
+}
+void set_current_sched(Sched* s) noexcept {
+  g_sched.store(s, std::memory_order_release);
+}
 
 GORT_OPAQUE_TLS int read_errno() noexcept {
   asm volatile("" ::: "memory");

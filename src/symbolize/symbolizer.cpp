@@ -22,7 +22,7 @@ namespace {
 struct FunctionSym {
   std::uintptr_t start;  // module-relative (st_value)
   std::uintptr_t size;
-  std::string name;      // mangled
+  std::string name;  // mangled
 };
 
 struct Module {
@@ -49,7 +49,9 @@ std::vector<FunctionSym> read_functions(const std::string& path) {
   ::close(fd);
   if (map == MAP_FAILED) return out;
   const auto* base = static_cast<const unsigned char*>(map);
-  auto in_file = [&](std::uint64_t off, std::uint64_t len) { return off <= size && len <= size - off; };
+  auto in_file = [&](std::uint64_t off, std::uint64_t len) {
+    return off <= size && len <= size - off;
+  };
   const auto* eh = reinterpret_cast<const Elf64_Ehdr*>(base);
   if (std::memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
       eh->e_shentsize != sizeof(Elf64_Shdr) ||
@@ -61,7 +63,8 @@ std::vector<FunctionSym> read_functions(const std::string& path) {
   for (Elf64_Word want : {SHT_SYMTAB, SHT_DYNSYM}) {
     for (unsigned i = 0; i < eh->e_shnum; ++i) {
       const Elf64_Shdr& s = sh[i];
-      if (s.sh_type != want || s.sh_link >= eh->e_shnum || s.sh_entsize != sizeof(Elf64_Sym)) continue;
+      if (s.sh_type != want || s.sh_link >= eh->e_shnum || s.sh_entsize != sizeof(Elf64_Sym))
+        continue;
       const Elf64_Shdr& strs = sh[s.sh_link];
       if (!in_file(s.sh_offset, s.sh_size) || !in_file(strs.sh_offset, strs.sh_size)) continue;
       const auto* syms = reinterpret_cast<const Elf64_Sym*>(base + s.sh_offset);
@@ -128,7 +131,7 @@ class Registry {
         [](dl_phdr_info* info, std::size_t, void* self) {
           auto mod = std::make_unique<Module>();
           mod->path = info->dlpi_name != nullptr && info->dlpi_name[0] != '\0' ? info->dlpi_name
-                                                                              : exe_path();
+                                                                               : exe_path();
           mod->bias = info->dlpi_addr;
           for (int i = 0; i < info->dlpi_phnum; ++i) {
             const auto& ph = info->dlpi_phdr[i];
@@ -168,6 +171,8 @@ std::string demangle(const char* name) {
   return out;
 }
 
-bool lookup(std::uintptr_t pc, Symbol* out) { return registry().lookup(pc, out); }
+bool lookup(std::uintptr_t pc, Symbol* out) {
+  return registry().lookup(pc, out);
+}
 
 }  // namespace gort::symbolize

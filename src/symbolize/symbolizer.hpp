@@ -16,9 +16,9 @@
 namespace gort::symbolize {
 
 struct Symbol {
-  std::string function;  // demangled; empty if unknown
-  std::string module;    // path of the executable or shared object
-  std::uintptr_t module_offset = 0;  // pc relative to the module's load address
+  std::string function;                // demangled; empty if unknown
+  std::string module;                  // path of the executable or shared object
+  std::uintptr_t module_offset = 0;    // pc relative to the module's load address
   std::uintptr_t function_offset = 0;  // pc relative to the function's start
 };
 

@@ -27,12 +27,14 @@ class Crash : public ::testing::Test {
 }  // namespace
 
 TEST_F(Crash, ExceptionEscapingAGoroutineIsAPanic) {
-  EXPECT_EXIT(gort::run([] {
-                gort::WaitGroup wg;
-                wg.add(1);
-                gort::go([] { throw_from_deep_inside(); });
-                wg.wait();
-              }, gort::Options{.procs = 2}),
+  EXPECT_EXIT(gort::run(
+                  [] {
+                    gort::WaitGroup wg;
+                    wg.add(1);
+                    gort::go([] { throw_from_deep_inside(); });
+                    wg.wait();
+                  },
+                  gort::Options{.procs = 2}),
               ::testing::ExitedWithCode(2),
               "panic: std::out_of_range: index 7 out of range \\[0:3\\]\n\ngoroutine [0-9]+ "
               "\\[running\\]:\n(.|\n)*throw_from_deep_inside");
@@ -44,12 +46,14 @@ TEST_F(Crash, PanicFromMainNamesGoroutineOne) {
 }
 
 TEST_F(Crash, StackOverflowIsReported) {
-  EXPECT_EXIT(gort::run([] {
-                gort::WaitGroup wg;
-                wg.add(1);
-                gort::go([] { overflow(0); });
-                wg.wait();
-              }, gort::Options{.procs = 1, .stack_size = 64 * 1024}),
+  EXPECT_EXIT(gort::run(
+                  [] {
+                    gort::WaitGroup wg;
+                    wg.add(1);
+                    gort::go([] { overflow(0); });
+                    wg.wait();
+                  },
+                  gort::Options{.procs = 1, .stack_size = 64 * 1024}),
               ::testing::ExitedWithCode(2),
               "runtime: goroutine stack exceeds 65[0-9]+-byte limit\n(.|\n)*fatal error: stack "
               "overflow\n\ngoroutine [0-9]+ \\[running\\]:");
@@ -61,38 +65,50 @@ TEST_F(Crash, StackOverflowInMain) {
 }
 
 TEST_F(Crash, AllGoroutinesAsleepIsADeadlock) {
-  EXPECT_EXIT(gort::run([] {
-                gort::WaitGroup wg;
-                wg.add(1);
-                wg.wait();
-              }, gort::Options{.procs = 2}),
+  EXPECT_EXIT(gort::run(
+                  [] {
+                    gort::WaitGroup wg;
+                    wg.add(1);
+                    wg.wait();
+                  },
+                  gort::Options{.procs = 2}),
               ::testing::ExitedWithCode(2),
               "fatal error: all goroutines are asleep - deadlock!\n\ngoroutine 1 "
               "\\[sync.WaitGroup.Wait\\]:");
 }
 
 TEST_F(Crash, DeadlockAmongSeveralGoroutines) {
-  EXPECT_EXIT(gort::run([] {
-                gort::WaitGroup a, b;
-                a.add(1);
-                b.add(1);
-                gort::go([&] { a.wait(); b.done(); });
-                gort::go([&] { b.wait(); a.done(); });
-                gort::WaitGroup never;
-                never.add(1);
-                never.wait();
-              }, gort::Options{.procs = 4}),
+  EXPECT_EXIT(gort::run(
+                  [] {
+                    gort::WaitGroup a, b;
+                    a.add(1);
+                    b.add(1);
+                    gort::go([&] {
+                      a.wait();
+                      b.done();
+                    });
+                    gort::go([&] {
+                      b.wait();
+                      a.done();
+                    });
+                    gort::WaitGroup never;
+                    never.add(1);
+                    never.wait();
+                  },
+                  gort::Options{.procs = 4}),
               ::testing::ExitedWithCode(2), "all goroutines are asleep - deadlock!");
 }
 
 TEST(CrashSafe, NoDeadlockReportWhileWorkRemains) {
   // Many short parks across Ps must never look like a deadlock.
-  gort::run([] {
-    for (int r = 0; r < 200; ++r) {
-      gort::WaitGroup wg;
-      wg.add(4);
-      for (int i = 0; i < 4; ++i) gort::go([&] { wg.done(); });
-      wg.wait();
-    }
-  }, gort::Options{.procs = 4});
+  gort::run(
+      [] {
+        for (int r = 0; r < 200; ++r) {
+          gort::WaitGroup wg;
+          wg.add(4);
+          for (int i = 0; i < 4; ++i) gort::go([&] { wg.done(); });
+          wg.wait();
+        }
+      },
+      gort::Options{.procs = 4});
 }

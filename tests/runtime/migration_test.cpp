@@ -18,9 +18,15 @@ __attribute__((noinline)) int thread_tag() {
   if (t_thread_tag == 0) t_thread_tag = g_next_tag.fetch_add(1);
   return t_thread_tag;
 }
-__attribute__((noinline)) int kernel_tid() { return static_cast<int>(syscall(SYS_gettid)); }
-__attribute__((noinline)) void set_errno(int v) { errno = v; }
-__attribute__((noinline)) int get_errno() { return errno; }
+__attribute__((noinline)) int kernel_tid() {
+  return static_cast<int>(syscall(SYS_gettid));
+}
+__attribute__((noinline)) void set_errno(int v) {
+  errno = v;
+}
+__attribute__((noinline)) int get_errno() {
+  return errno;
+}
 
 // Parks and is readied by a goroutine that may run on another P: a migration chance.
 void hop() {

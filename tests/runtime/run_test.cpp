@@ -76,7 +76,9 @@ TEST(Run, NestedRunIsAnError) {
   EXPECT_TRUE(threw);
 }
 
-TEST(Run, GoOutsideRunIsAnError) { EXPECT_THROW(gort::go([] {}), gort::Panic); }
+TEST(Run, GoOutsideRunIsAnError) {
+  EXPECT_THROW(gort::go([] {}), gort::Panic);
+}
 
 TEST(Run, CalledManyTimesInARow) {
   for (int i = 0; i < 100; ++i) {

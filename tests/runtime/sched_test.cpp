@@ -15,7 +15,9 @@
 #include "test_util.hpp"
 
 namespace {
-int tid() { return static_cast<int>(syscall(SYS_gettid)); }
+int tid() {
+  return static_cast<int>(syscall(SYS_gettid));
+}
 
 double process_cpu_seconds() {
   rusage ru{};

@@ -100,55 +100,61 @@ TEST(StackArena, UsesGuardInstallWhereTheKernelHasIt) {
 
 TEST(Stacks, StartAtRandomOffsets) {
   std::set<std::uintptr_t> offsets;
-  gort::run([&] {
-    gort::WaitGroup wg;
-    for (int i = 0; i < 64; ++i) {
-      wg.add(1);
-      gort::go([&] {
-        int local = 0;
-        offsets.insert(reinterpret_cast<std::uintptr_t>(&local) & 4095);
-        wg.done();
-      });
-      wg.wait();  // one at a time: all reuse the same G and stack
-    }
-  }, gort::Options{.procs = 1});
+  gort::run(
+      [&] {
+        gort::WaitGroup wg;
+        for (int i = 0; i < 64; ++i) {
+          wg.add(1);
+          gort::go([&] {
+            int local = 0;
+            offsets.insert(reinterpret_cast<std::uintptr_t>(&local) & 4095);
+            wg.done();
+          });
+          wg.wait();  // one at a time: all reuse the same G and stack
+        }
+      },
+      gort::Options{.procs = 1});
   EXPECT_GE(offsets.size(), 8u) << "frames should not all share one alignment";
 }
 
 TEST(Stacks, DeepRecursionWithinTheReservation) {
   int result = -1;
-  gort::run([&] {
-    gort::WaitGroup wg;
-    wg.add(1);
-    gort::go([&] {
-      result = recurse(400);  // ~400 KiB of frames
-      wg.done();
-    });
-    wg.wait();
-  }, gort::Options{.procs = 1, .stack_size = 1024 * 1024});
+  gort::run(
+      [&] {
+        gort::WaitGroup wg;
+        wg.add(1);
+        gort::go([&] {
+          result = recurse(400);  // ~400 KiB of frames
+          wg.done();
+        });
+        wg.wait();
+      },
+      gort::Options{.procs = 1, .stack_size = 1024 * 1024});
   EXPECT_GE(result, 0);
 }
 
 TEST(Stacks, DeepGoroutineStacksAreTrimmedWhenFreed) {
   long grown = 0, after = 0, base = 0;
-  gort::run([&] {
-    base = rss_kib();
-    gort::WaitGroup deep, release;
-    release.add(1);
-    for (int i = 0; i < 32; ++i) {
-      deep.add(1);
-      gort::go([&] {
-        recurse_and_yield(600);  // ~600 KiB each
-        deep.done();
-        release.wait();
-      });
-    }
-    deep.wait();
-    grown = rss_kib() - base;
-    release.done();
-    while (gort::num_goroutine() > 1) gort::yield();
-    after = rss_kib() - base;
-  }, gort::Options{.procs = 1, .stack_size = 1024 * 1024});
+  gort::run(
+      [&] {
+        base = rss_kib();
+        gort::WaitGroup deep, release;
+        release.add(1);
+        for (int i = 0; i < 32; ++i) {
+          deep.add(1);
+          gort::go([&] {
+            recurse_and_yield(600);  // ~600 KiB each
+            deep.done();
+            release.wait();
+          });
+        }
+        deep.wait();
+        grown = rss_kib() - base;
+        release.done();
+        while (gort::num_goroutine() > 1) gort::yield();
+        after = rss_kib() - base;
+      },
+      gort::Options{.procs = 1, .stack_size = 1024 * 1024});
   EXPECT_GT(grown, 32 * 500) << "the goroutines really used their stacks";
   EXPECT_LT(after, grown / 4) << "deep stacks were not trimmed when their goroutines exited";
 }

@@ -22,7 +22,9 @@ class Closure {
   virtual void destroy() noexcept = 0;
 };
 
-inline void destroy_closure(Closure* c) noexcept { c->destroy(); }
+inline void destroy_closure(Closure* c) noexcept {
+  c->destroy();
+}
 
 // std::thread's rule: f and args are decay-copied (or moved) in, and invoked as rvalues.
 template <class F, class... Args>
