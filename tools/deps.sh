@@ -8,6 +8,7 @@ packages=(
   clang-14 clang-format-14 clang-tidy-14 libclang-rt-14-dev
   libboost-context1.81-dev libboost-fiber1.81-dev
   golang-go
+  g++-aarch64-linux-gnu qemu-user
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -79,12 +79,13 @@ run_one() {
 [[ -x $GORT_BIN || -n ${SKIP[compare_gort_sched]:-} ]] || fail "gort: $GORT_BIN not found"
 [[ -x $FIBER_BIN ]] || log "no $FIBER_BIN (Boost.Fiber not found?): its column will be n/a"
 
+LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 declare -A V=()  # V[impl,workload] = value
 # Each workload runs Go, gort and Boost.Fiber back to back, so all three see the same
 # machine state; the timed workloads take the best of 5 rounds inside each program.
 for workload in spawn_join yield_pingpong parked_memory; do
   limit=120
-  [[ $workload == parked_memory ]] && limit=300
+  [[ $workload == parked_memory ]] && limit=480
   if [[ -x $GO_BIN ]]; then
     V[go,$workload]=$(run_one go "$workload" "$limit" "$GO_BIN" -workload="$workload")
   else
@@ -142,7 +143,8 @@ fi
   echo "Lower is better in every column; a ratio below 1 means gort is faster or smaller."
   echo "The parked_memory_16k row repeats the Go and gort parked_memory numbers."
   echo
-  echo "- machine: $(nproc) CPUs, ${cpu:-unknown CPU}, Linux $(uname -r)"
+  echo "- machine: $(nproc) CPUs, ${cpu:-unknown CPU}, Linux $(uname -r);" \
+       "load average at start: $LOAD (other load skews the timings)"
   echo "- $(go version 2>/dev/null || echo 'go: not found')"
   echo "- $(g++ --version 2>/dev/null | head -n1); Boost $(boost_version)"
   echo "- parked_memory: ${COMPARE_PARKED_N:-1000000} goroutines per run"

@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <climits>
+#include <cstdlib>
 #include <cstring>
 
 #include "base/fatal.hpp"
@@ -119,10 +120,22 @@ void decommit(void* p, std::size_t size) noexcept {
 
 namespace {
 // -1 unknown, 0 mprotect, 1 MADV_GUARD_INSTALL. Probed once; kernels do not change.
+// GORT_STACK_GUARD=mprotect forces the fallback: for tests, and for emulators such as
+// qemu-user 7.2 that answer success to madvise advice they do not implement.
 std::atomic<int> g_guard_mode{-1};
+
+int initial_guard_mode() {
+  const char* env = std::getenv("GORT_STACK_GUARD");
+  return env != nullptr && std::strcmp(env, "mprotect") == 0 ? 0 : -1;
+}
 }  // namespace
 
 bool install_guard(void* p, std::size_t size) noexcept {
+  static const bool forced = [] {
+    if (initial_guard_mode() == 0) g_guard_mode.store(0, std::memory_order_relaxed);
+    return true;
+  }();
+  (void)forced;
   int mode = g_guard_mode.load(std::memory_order_relaxed);
   if (mode != 0) {
     if (madvise(p, size, MADV_GUARD_INSTALL) == 0) {

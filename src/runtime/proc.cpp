@@ -302,7 +302,9 @@ int run_main(Closure* body, const Options& opts) {
     set_current_m(nullptr);
   }
   // Abandoned goroutines: their TSan fibers go; their closures are leaked on purpose
-  // (destroying captures of a goroutine stopped mid-flight could run arbitrary code).
+  // (destroying captures of a goroutine stopped mid-flight could run arbitrary code);
+  // their waiter records leave the semaphore table before their stacks are unmapped.
+  sema_forget_goroutines();
   {
     LockGuard l(s->allg_lock);
     for (G* gp : s->allg) san::tsan_destroy_fiber(gp->tsan_fiber);

@@ -99,6 +99,46 @@ bool unlock_bucket(void* arg, G*) GORT_NO_THREAD_SAFETY_ANALYSIS {
 
 }  // namespace
 
+// Context: run() teardown, after every M stopped. Goroutines abandoned when main returned
+// may still be queued here; their waiter records live on stacks about to be unmapped.
+void sema_forget_goroutines() noexcept GORT_NO_THREAD_SAFETY_ANALYSIS {
+  for (Bucket& b : g_table) {
+    LockGuard l(b.lock);
+    Waiter** link = &b.heads;
+    while (Waiter* h = *link) {
+      Waiter* const next_addr = h->next_addr;
+      // Rebuild this address's queue without goroutine waiters.
+      Waiter* keep_head = nullptr;
+      Waiter* keep_tail = nullptr;
+      std::uint32_t dropped = 0;
+      for (Waiter* w = h; w != nullptr;) {
+        Waiter* next = w->next;
+        if (w->g != nullptr) {
+          ++dropped;
+        } else {
+          w->next = nullptr;
+          if (keep_tail != nullptr) {
+            keep_tail->next = w;
+          } else {
+            keep_head = w;
+          }
+          keep_tail = w;
+        }
+        w = next;
+      }
+      b.nwait.fetch_sub(dropped, std::memory_order_relaxed);
+      if (keep_head != nullptr) {
+        keep_head->tail = keep_tail;
+        keep_head->next_addr = next_addr;
+        *link = keep_head;
+        link = &keep_head->next_addr;
+      } else {
+        *link = next_addr;
+      }
+    }
+  }
+}
+
 // The bucket lock is released on g0 by the park's commit step, which the thread-safety
 // analysis cannot follow; the protocol is explained at the top of this file.
 void sema_acquire(std::atomic<std::uint32_t>* addr, WaitReason why,

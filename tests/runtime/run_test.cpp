@@ -120,6 +120,31 @@ TEST(Run, AbandonsGoroutinesStillAliveWhenMainReturns) {
   EXPECT_EQ(gort::run([] { return gort::num_goroutine(); }), 1) << "a fresh runtime";
 }
 
+TEST(Run, AbandonedWaitersDoNotHauntTheNextRun) {
+  // Regression: waiter records of goroutines abandoned in one run live on stacks that are
+  // unmapped afterwards; the next run must not find them in the semaphore table.
+  static gort::WaitGroup forever;  // same address in both runs
+  forever.add(1);
+  gort::run(
+      [] {
+        for (int i = 0; i < 100; ++i) gort::go([] { forever.wait(); });
+        gort::yield();
+      },
+      gort::Options{.procs = 2, .detect_deadlock = false});
+  gort::run(
+      [] {
+        for (int round = 0; round < 100; ++round) {
+          gort::WaitGroup wg;
+          wg.add(8);
+          for (int i = 0; i < 8; ++i) gort::go([&] { wg.done(); });
+          wg.wait();
+        }
+      },
+      gort::Options{.procs = 2});
+  std::thread t([] { forever.done(); });  // no goroutine waiter left to wake
+  t.join();
+}
+
 TEST(Run, GoArgumentsAreCopiedOrMoved) {
   gort::run([] {
     auto p = std::make_unique<int>(41);

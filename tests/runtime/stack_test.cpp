@@ -5,6 +5,8 @@
 #include <sys/mman.h>
 
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <set>
 #include <string>
@@ -83,6 +85,22 @@ TEST(StackArena, TrimReturnsPagesBelowTheTop) {
   EXPECT_EQ(resident_pages(s.lo, s.hi), gort::runtime::StackArena::kKeepBytes / 4096);
   EXPECT_EQ(*reinterpret_cast<volatile char*>(s.lo), 0) << "trimmed pages read as zero";
   EXPECT_EQ(*reinterpret_cast<volatile char*>(s.hi - 4096), 1) << "top pages kept";
+}
+
+TEST(StackArenaDeathTest, MprotectFallbackCatchesOverflow) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  // The child process starts fresh: the variable is read at its first guard installation.
+  ::setenv("GORT_STACK_GUARD", "mprotect", 1);
+  EXPECT_EXIT(
+      {
+        gort::runtime::StackArena arena(64 * 1024);
+        arena.carve();
+        if (gort::os::guard_kind() == gort::os::GuardKind::kMprotect)
+          std::fprintf(stderr, "guard=mprotect\n");
+        gort::run([] { recurse(1 << 20); }, gort::Options{.stack_size = 64 * 1024});
+      },
+      ::testing::ExitedWithCode(2), "guard=mprotect\n(.|\n)*fatal error: stack overflow");
+  ::unsetenv("GORT_STACK_GUARD");
 }
 
 TEST(StackArena, UsesGuardInstallWhereTheKernelHasIt) {

@@ -35,4 +35,7 @@ void sema_acquire(std::atomic<std::uint32_t>* addr, WaitReason why, bool lifo = 
 // straight to the woken waiter and the caller yields to it (Go's starvation-mode unlock).
 void sema_release(std::atomic<std::uint32_t>* addr, bool handoff = false);
 
+// Runtime teardown only: drops goroutine waiters (threads stay queued).
+void sema_forget_goroutines() noexcept;
+
 }  // namespace gort::detail
