@@ -175,7 +175,9 @@ TEST(Sched, IdleRuntimeUsesNoCpu) {
         t.join();
       },
       gort::Options{.procs = 2, .detect_deadlock = false});
-  EXPECT_LT(cpu, 0.03) << "an idle runtime must not burn CPU (" << cpu << " s in 0.3 s)";
+  // One spinning thread would burn >= 0.3 s here; the bound leaves room for sanitizer
+  // runtimes' own background threads (TSan's uses ~0.03 s).
+  EXPECT_LT(cpu, 0.1) << "an idle runtime must not burn CPU (" << cpu << " s in 0.3 s)";
 }
 
 TEST(Sched, CountersAddUp) {
