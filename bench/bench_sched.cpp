@@ -106,6 +106,8 @@ void BM_RawSwitch(benchmark::State& state) {
   report_per_op(state, 2);
 }
 BENCHMARK_TEMPLATE(BM_RawSwitch, gort_switch_context)->Name("BM_RawSwitch/gort");
+BENCHMARK_TEMPLATE(BM_RawSwitch, gort_switch_context_symmetric)
+    ->Name("BM_RawSwitch/gort_symmetric");
 BENCHMARK_TEMPLATE(BM_RawSwitch, bench_switch_context_nofp)
     ->Name("BM_RawSwitch/gort_without_fp_control");
 

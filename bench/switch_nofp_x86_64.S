@@ -23,9 +23,9 @@ bench_switch_context_nofp:
         popq    %r12
         popq    %rbx
         popq    %rbp
-        popq    %rcx            // the target's resume address
         movq    %rdx, %rax
-        jmp     *%rcx           // not `ret`: see context.hpp
+        popq    %rcx
+        jmp     *%rcx
         .size   bench_switch_context_nofp, .-bench_switch_context_nofp
 #endif
         .section .note.GNU-stack,"",@progbits

@@ -73,6 +73,16 @@ class StealRing {
     }
   }
 
+  // Owner only, and only while no other consumer can exist (no thieves: a runtime with a
+  // single P). No CAS: the owner is the only writer of head too. Returns false if empty.
+  bool pop_single_consumer(T& out) {
+    const std::uint32_t h = head_.load(std::memory_order_relaxed);
+    if (tail_.load(std::memory_order_relaxed) == h) return false;
+    out = slots_[h % N].load(std::memory_order_relaxed);
+    head_.store(h + 1, std::memory_order_relaxed);
+    return true;
+  }
+
   // Any thread: takes half (rounded up) of the elements, oldest first, into out, which
   // must hold N/2 elements. Returns the number taken; 0 if empty.
   std::uint32_t grab(T* out) {
@@ -89,6 +99,14 @@ class StealRing {
                                       std::memory_order_relaxed))
         return n;
     }
+  }
+
+  // Any thread: the element at the head, or T{} if empty. A hint only (for prefetching):
+  // it may be consumed by the time the caller looks at it.
+  T peek() const {
+    const std::uint32_t h = head_.load(std::memory_order_relaxed);
+    if (tail_.load(std::memory_order_relaxed) == h) return T{};
+    return slots_[h % N].load(std::memory_order_relaxed);
   }
 
   // Any thread; a snapshot, exact only when the owner is quiescent.

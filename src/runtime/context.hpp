@@ -10,12 +10,14 @@
 // instruction sequence as fcontext's; bench/bench_switch.cpp measures both side by side
 // (docs/benchmarks.md has the numbers).
 //
-// Resuming with `jmp` rather than `ret`: a `ret` into another context never matches the
-// return-stack buffer's prediction (it predicts a return to *this* context's caller) and
-// costs a full misprediction on every switch. Popping the resume address and jumping
-// indirectly lets the indirect-branch predictor learn switch patterns. Measured with
-// bench_sched BM_RawSwitch: 13.4 ns per switch with `ret`, see docs/benchmarks.md for the
-// current figure (Boost.Context's fcontext does the same).
+// Two entry points, chosen by measurement (bench_sched, docs/benchmarks.md). A `ret` into
+// another context is predicted by the return-stack buffer only if the target called from
+// the same site: true for a direct yield (G -> G, both sides in try_direct_yield), false
+// for G <-> g0. So gort_switch_context resumes with an indirect `jmp` (the branch
+// predictor learns G <-> g0 patterns; spawn/join 430 -> 330 ns per goroutine), and
+// gort_switch_context_symmetric with `ret` (yield ping-pong 21 ns per switch instead of
+// 40 ns with `jmp`). Restoring MXCSR/x87 CW only when they differ was tried and measured
+// no faster; the unconditional restore stays.
 //
 // Protocol: gort_switch_context(&from_sp, to_sp, arg) pushes the callee-saved registers
 // (and, on x86-64, MXCSR and the x87 control word, which the SysV ABI makes callee-saved)
@@ -29,6 +31,7 @@
 
 extern "C" {
 void* gort_switch_context(void** save_sp, void* load_sp, void* arg);
+void* gort_switch_context_symmetric(void** save_sp, void* load_sp, void* arg);
 void gort_context_trampoline();
 }
 

@@ -180,6 +180,7 @@ std::uint64_t next_goid(Sched& s, P* p) {
 
 Sched::Sched(const Options& resolved) : opts(resolved), stacks(resolved.stack_size) {
   gomaxprocs = resolved.procs;
+  single_p = gomaxprocs == 1;
   for (int i = 0; i < gomaxprocs; ++i) {
     P* p = new P();
     p->id = i;

@@ -34,6 +34,7 @@ namespace gort::runtime {
 
 struct M;
 struct P;
+struct Sched;
 
 // G status. Every transition is listed with who performs it.
 enum class GStatus : std::uint32_t {
@@ -93,7 +94,8 @@ using ParkCommit = bool (*)(void* arg, G* g);
 
 struct M {
   int id = 0;
-  G g0;  // the thread's own stack: the scheduler runs here
+  Sched* sched = nullptr;  // the runtime this M belongs to (saves a global load per switch)
+  G g0;                    // the thread's own stack: the scheduler runs here
   G* curg = nullptr;
   P* p = nullptr;
   P* nextp = nullptr;  // a P handed over while this M slept (set before park.wakeup())
@@ -110,6 +112,9 @@ struct M {
   Action action = Action::kNone;
   ParkCommit park_commit = nullptr;
   void* park_arg = nullptr;
+  // This thread's errno. Its address never changes, so the runtime saves and restores a
+  // goroutine's errno with plain loads and stores (no call, no PLT) at every switch.
+  int* errno_slot = nullptr;
   // Sanitizer bookkeeping for the thread stack.
   const void* g0_stack_bottom = nullptr;
   std::size_t g0_stack_size = 0;
@@ -135,6 +140,9 @@ struct alignas(base::kCacheLine) P {
   M* m = nullptr;
   P* link = nullptr;  // idle P list; guarded by Sched::lock
   std::uint32_t schedtick = 0;
+  // Direct yields left before one goes through g0, so find_runnable's 1-in-61 global
+  // queue check is not bypassed by goroutines that only yield.
+  std::uint32_t direct_yield_budget = 61;
   lockfree::StealRing<G*, kRunQueueSize> runq;
   alignas(base::kCacheLine) std::atomic<G*> runnext{nullptr};
   // Free Gs (with their stacks) owned by this P; a stack of pointers (see gqueue.hpp).
@@ -150,6 +158,8 @@ struct Sched {
 
   Options opts;
   int gomaxprocs = 0;
+  // gomaxprocs == 1: nobody can steal, so the owner pops its run queue without a CAS.
+  bool single_p = false;
   std::vector<P*> allp;
   std::vector<std::uint32_t> steal_strides;  // numbers coprime with gomaxprocs
 
@@ -188,8 +198,7 @@ M* current_m() noexcept;
 void set_current_m(M* m) noexcept;
 Sched* current_sched() noexcept;  // the running runtime, or null
 void set_current_sched(Sched* s) noexcept;
-int read_errno() noexcept;
-void write_errno(int v) noexcept;
+int* errno_slot() noexcept;  // &errno of the calling thread
 
 inline G* current_g() noexcept {
   M* m = current_m();

@@ -37,6 +37,11 @@ gort_switch_context:
         .cfi_endproc
         .size   gort_switch_context, .-gort_switch_context
 
+// The symmetric variant (see switch_x86_64.S): on AArch64 both end in `ret x30`, so it is
+// an alias.
+        .globl  gort_switch_context_symmetric
+        .set    gort_switch_context_symmetric, gort_switch_context
+
         .globl  gort_context_trampoline
         .type   gort_context_trampoline, %function
         .p2align 4

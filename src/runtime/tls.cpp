@@ -40,14 +40,9 @@ void set_current_sched(Sched* s) noexcept {
   g_sched.store(s, std::memory_order_release);
 }
 
-GORT_OPAQUE_TLS int read_errno() noexcept {
+GORT_OPAQUE_TLS int* errno_slot() noexcept {
   asm volatile("" ::: "memory");
-  return errno;
-}
-
-GORT_OPAQUE_TLS void write_errno(int v) noexcept {
-  asm volatile("" ::: "memory");
-  errno = v;
+  return &errno;
 }
 
 }  // namespace gort::runtime

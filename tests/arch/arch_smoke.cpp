@@ -5,9 +5,9 @@
 //   arch_smoke            run the checks
 //   arch_smoke overflow   overflow a goroutine stack (must print "fatal error: stack overflow")
 //   arch_smoke panic      throw out of a goroutine (must print "panic: ...")
-#include <gort/gort.hpp>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <gort/gort.hpp>
 
 #include <atomic>
 #include <cerrno>
@@ -26,9 +26,15 @@ void check(bool ok, const char* what) {
   (ok ? g_passed : g_failed)++;
 }
 
-__attribute__((noinline)) int tid() { return static_cast<int>(syscall(SYS_gettid)); }
-__attribute__((noinline)) void set_errno(int v) { errno = v; }
-__attribute__((noinline)) int get_errno() { return errno; }
+__attribute__((noinline)) int tid() {
+  return static_cast<int>(syscall(SYS_gettid));
+}
+__attribute__((noinline)) void set_errno(int v) {
+  errno = v;
+}
+__attribute__((noinline)) int get_errno() {
+  return errno;
+}
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Winfinite-recursion"

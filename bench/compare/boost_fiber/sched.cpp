@@ -70,8 +70,9 @@ double best_ns(const char* name, F round) {
 // it). Worse, steal() gives up when the head of the victim's queue is a pinned context,
 // and the spawning thread's dispatcher fiber sits at that head while main runs: as long
 // as main spawns without yielding nothing is stolen and all 1e6 fibers pile up (~12 GB
-// RSS, >1 min per round here). So main yields every 256 spawns (the size of Go's per-P
-// run queue) to let both threads drain the queue: the one difference from Go and gort.
+// RSS; the warm-up alone took >1 min here). So main yields every 256 spawns (Go's per-P
+// run queue size) to let both threads drain the queue: the one difference from Go/gort.
+// Even so the helper thread ends up running only ~1% of the fibers.
 double spawn_join() {
   fibers::mutex mu;
   fibers::condition_variable cv;
