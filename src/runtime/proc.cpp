@@ -344,16 +344,6 @@ void gls_set(std::size_t key, void* value, void (*destroy)(void*)) {
 
 }  // namespace detail
 
-void yield() {
-  M* m = current_m();
-  G* gp = m != nullptr ? m->curg : nullptr;
-  if (gp == nullptr) {
-    std::this_thread::yield();
-    return;
-  }
-  if (!try_direct_yield(m, gp)) mcall(Action::kYield);
-}
-
 int num_goroutine() {
   Sched* s = current_sched();
   if (s == nullptr) return 0;

@@ -547,8 +547,20 @@ void begin_exit(Sched& s) {
   for (M* m : ms) m->park.wakeup();
 }
 
+#define GORT_ALWAYS_INLINE inline __attribute__((always_inline))
+
 // Takes the G to switch to for a direct yield: runnext first, then the queue's head.
-G* take_for_direct_yield(const Sched& s, P* p) {
+GORT_ALWAYS_INLINE void finish_switch_in_inline(G* gp) {
+  san::asan_finish_switch(gp->asan_fake_stack, nullptr, nullptr);
+  M* m = current_m();
+  if (G* prev = m->pending_requeue) {
+    m->pending_requeue = nullptr;
+    if (!m->p->runq.push(prev)) runqput(*m->sched, m, m->p, prev, false);
+  }
+  *m->errno_slot = gp->saved_errno;
+}
+
+GORT_ALWAYS_INLINE G* take_for_direct_yield(const Sched& s, P* p) {
   G* next = p->runnext.load(std::memory_order_relaxed);
   if (next != nullptr) {
     if (s.single_p) {  // no thief can race us for runnext either
@@ -561,7 +573,11 @@ G* take_for_direct_yield(const Sched& s, P* p) {
   return runq_pop(s, p, gp) ? gp : nullptr;
 }
 
-bool try_direct_yield(M* m, G* gp) {
+void finish_switch_in(G* gp) {
+  finish_switch_in_inline(gp);
+}
+
+GORT_ALWAYS_INLINE bool direct_yield(M* m, G* gp) {
   Sched& s = *m->sched;
   P* p = m->p;
   if (s.opts.race_randomize || gp->lockedm != nullptr) return false;
@@ -591,18 +607,12 @@ bool try_direct_yield(M* m, G* gp) {
                          next->stack.hi - next->stack.lo);
   san::tsan_switch_to(next->tsan_fiber);
   gort_switch_context_symmetric(&gp->sp, next->sp, next);
-  finish_switch_in(gp);  // resumed, possibly on another M
+  finish_switch_in_inline(gp);  // resumed, possibly on another M
   return true;
 }
 
-void finish_switch_in(G* gp) {
-  san::asan_finish_switch(gp->asan_fake_stack, nullptr, nullptr);
-  M* m = current_m();
-  if (G* prev = m->pending_requeue) {
-    m->pending_requeue = nullptr;
-    if (!m->p->runq.push(prev)) runqput(*m->sched, m, m->p, prev, false);
-  }
-  *m->errno_slot = gp->saved_errno;
+bool try_direct_yield(M* m, G* gp) {
+  return direct_yield(m, gp);
 }
 
 void mcall(Action a, ParkCommit commit, void* arg) {
@@ -620,7 +630,7 @@ void mcall(Action a, ParkCommit commit, void* arg) {
   san::tsan_switch_to(m->g0.tsan_fiber);
   gort_switch_context(&gp->sp, m->g0.sp, nullptr);
   // Resumed, possibly on another M: `m` is stale from here on.
-  finish_switch_in(gp);
+  finish_switch_in_inline(gp);
 }
 
 void schedule_loop(Sched& s, M* m) {
@@ -666,3 +676,19 @@ void put_runnable_on(Sched& s, P* p, G* gp) {
 }
 
 }  // namespace gort::runtime
+
+namespace gort {
+
+// runtime.Gosched. Defined here, beside the direct-yield fast path it inlines.
+void yield() {
+  using namespace gort::runtime;
+  M* m = current_m();
+  G* gp = m != nullptr ? m->curg : nullptr;
+  if (gp == nullptr) {
+    std::this_thread::yield();
+    return;
+  }
+  if (!direct_yield(m, gp)) mcall(Action::kYield);
+}
+
+}  // namespace gort
