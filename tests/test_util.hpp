@@ -1,29 +1,33 @@
-// Helpers shared by the tests.
+// Helpers shared by the tests (and by the cross-built arch smoke program: no GoogleTest).
 #pragma once
 
 #include <cstddef>
+#include <fstream>
+#include <string>
+
+// Sanitizer detection, for GCC (__SANITIZE_*__) and clang (__has_feature).
+#if defined(__SANITIZE_THREAD__)
+#define GORT_TEST_TSAN 1
+#elif defined(__SANITIZE_ADDRESS__)
+#define GORT_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define GORT_TEST_TSAN 1
+#elif __has_feature(address_sanitizer)
+#define GORT_TEST_ASAN 1
+#endif
+#endif
 
 namespace gort::test {
 
 // Sanitizer builds are 2-20x slower and TSan keeps a heavy record per goroutine (each is
 // a TSan fiber), so stress sizes shrink there; the logic under test is the same.
-#if defined(__SANITIZE_THREAD__)
+#if defined(GORT_TEST_TSAN)
 inline constexpr std::size_t kScaleDiv = 50;
 inline constexpr bool kTsan = true;
-#elif defined(__SANITIZE_ADDRESS__)
+#elif defined(GORT_TEST_ASAN)
 inline constexpr std::size_t kScaleDiv = 10;
 inline constexpr bool kTsan = false;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-inline constexpr std::size_t kScaleDiv = 50;
-inline constexpr bool kTsan = true;
-#elif __has_feature(address_sanitizer)
-inline constexpr std::size_t kScaleDiv = 10;
-inline constexpr bool kTsan = false;
-#else
-inline constexpr std::size_t kScaleDiv = 1;
-inline constexpr bool kTsan = false;
-#endif
 #else
 inline constexpr std::size_t kScaleDiv = 1;
 inline constexpr bool kTsan = false;
@@ -32,5 +36,24 @@ inline constexpr bool kTsan = false;
 constexpr std::size_t scaled(std::size_t n) {
   return n / kScaleDiv > 0 ? n / kScaleDiv : 1;
 }
+
+// The process's resident set in KiB (VmRSS), or -1.
+inline long rss_kib() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  return -1;
+}
+
+// Recurses with 4 KiB frames until the stack overflows (crash tests).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Winfinite-recursion"
+__attribute__((noinline)) inline int overflow_stack(int depth) {
+  volatile char pad[4096];
+  pad[0] = static_cast<char>(depth);
+  return overflow_stack(depth + 1) + pad[0];
+}
+#pragma GCC diagnostic pop
 
 }  // namespace gort::test

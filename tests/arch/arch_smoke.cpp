@@ -17,6 +17,8 @@
 #include <functional>
 #include <stdexcept>
 
+#include "../test_util.hpp"
+
 namespace {
 
 int g_passed = 0, g_failed = 0;
@@ -35,15 +37,6 @@ __attribute__((noinline)) void set_errno(int v) {
 __attribute__((noinline)) int get_errno() {
   return errno;
 }
-
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Winfinite-recursion"
-__attribute__((noinline)) int overflow(int depth) {
-  volatile char pad[4096];
-  pad[0] = static_cast<char>(depth);
-  return overflow(depth + 1) + pad[0];
-}
-#pragma GCC diagnostic pop
 
 // Callee-saved floating-point registers must survive a switch.
 __attribute__((noinline)) bool fp_survives_yield() {
@@ -120,7 +113,7 @@ void checks() {
 
 int main(int argc, char** argv) {
   if (argc > 1 && std::strcmp(argv[1], "overflow") == 0)
-    return gort::run([] { overflow(0); }, gort::Options{.stack_size = 64 * 1024});
+    return gort::run([] { gort::test::overflow_stack(0); }, gort::Options{.stack_size = 64 * 1024});
   if (argc > 1 && std::strcmp(argv[1], "panic") == 0)
     return gort::run([] {
       gort::WaitGroup wg;

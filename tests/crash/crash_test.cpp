@@ -5,16 +5,9 @@
 #include <stdexcept>
 
 #include "gort/gort.hpp"
+#include "test_util.hpp"
 
 namespace {
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Winfinite-recursion"
-__attribute__((noinline)) int overflow(int depth) {
-  volatile char pad[4096];
-  pad[0] = static_cast<char>(depth);
-  return overflow(depth + 1) + pad[0];
-}
-#pragma GCC diagnostic pop
 
 __attribute__((noinline)) void throw_from_deep_inside() {
   throw std::out_of_range("index 7 out of range [0:3]");
@@ -50,7 +43,7 @@ TEST_F(Crash, StackOverflowIsReported) {
                   [] {
                     gort::WaitGroup wg;
                     wg.add(1);
-                    gort::go([] { overflow(0); });
+                    gort::go([] { gort::test::overflow_stack(0); });
                     wg.wait();
                   },
                   gort::Options{.procs = 1, .stack_size = 64 * 1024}),
@@ -60,8 +53,9 @@ TEST_F(Crash, StackOverflowIsReported) {
 }
 
 TEST_F(Crash, StackOverflowInMain) {
-  EXPECT_EXIT(gort::run([] { overflow(0); }, gort::Options{.stack_size = 64 * 1024}),
-              ::testing::ExitedWithCode(2), "fatal error: stack overflow\n\ngoroutine 1 ");
+  EXPECT_EXIT(
+      gort::run([] { gort::test::overflow_stack(0); }, gort::Options{.stack_size = 64 * 1024}),
+      ::testing::ExitedWithCode(2), "fatal error: stack overflow\n\ngoroutine 1 ");
 }
 
 TEST_F(Crash, AllGoroutinesAsleepIsADeadlock) {

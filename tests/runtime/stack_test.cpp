@@ -14,15 +14,10 @@
 
 #include "gort/gort.hpp"
 #include "os/os.hpp"
+#include "test_util.hpp"
 
 namespace {
-long rss_kib() {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  return -1;
-}
+using gort::test::rss_kib;
 
 __attribute__((noinline)) int recurse_and_yield(int depth) {
   volatile char pad[1024];

@@ -8,17 +8,8 @@
 #include "gort/gort.hpp"
 #include "test_util.hpp"
 
+using gort::test::rss_kib;
 using gort::test::scaled;
-
-namespace {
-long rss_kib() {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  return -1;
-}
-}  // namespace
 
 TEST(SchedStress, MillionGoroutinesSpawnedAndJoined) {
   const std::size_t n = scaled(1'000'000);
