@@ -5,6 +5,8 @@
 #include <fstream>
 #include <string>
 
+#include "gort/runtime.hpp"
+
 // Sanitizer detection, for GCC (__SANITIZE_*__) and clang (__has_feature).
 #if defined(__SANITIZE_THREAD__)
 #define GORT_TEST_TSAN 1
@@ -44,6 +46,14 @@ inline long rss_kib() {
   while (std::getline(f, line))
     if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
   return -1;
+}
+
+// Context: goroutine. Yields until every other goroutine has exited. Goroutines still
+// alive when main returns are abandoned without unwinding (Go's semantics), so tests
+// whose goroutines own resources (channel handles, ...) end with this.
+template <class Runtime = void>
+void wait_for_other_goroutines() {
+  while (gort::num_goroutine() > 1) gort::yield();
 }
 
 // Recurses with 4 KiB frames until the stack overflows (crash tests).

@@ -59,7 +59,9 @@ int run_main(Closure* body, const Options& opts);
 
 // Starts the runtime with opts, runs main (returning void or int) as goroutine 1 and
 // returns its result (0 for void). Goroutines still alive when main returns are
-// abandoned: their stacks are released and their closures are not destroyed. May be
+// abandoned, as in Go: their stacks are released without unwinding them, so what their
+// frames and closures own is not destroyed (LeakSanitizer reports it); wait for the
+// goroutines whose resources matter before returning from main. May be
 // called again after it returns; not from inside a goroutine, not from two threads at once.
 template <class F>
 int run(F main, Options opts = {}) {
