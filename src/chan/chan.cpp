@@ -134,7 +134,9 @@ void chan_release(ChanCore* c) noexcept {
   if (c->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete c;
 }
 
-void chan_send(ChanCore* c, void* elem) {
+// chan_send and chan_recv hand the channel lock to wait_on(), which releases it in the park
+// commit step: beyond what -Wthread-safety can follow.
+void chan_send(ChanCore* c, void* elem) GORT_NO_THREAD_SAFETY_ANALYSIS {
   if (c == nullptr) block_forever(WaitReason::kChanSendNilChan);
   c->lock.lock();
   if (c->closed) {
@@ -162,7 +164,7 @@ void chan_send(ChanCore* c, void* elem) {
   if (!s.success) throw Panic("send on closed channel");
 }
 
-bool chan_recv(ChanCore* c, void* out) {
+bool chan_recv(ChanCore* c, void* out) GORT_NO_THREAD_SAFETY_ANALYSIS {
   if (c == nullptr) block_forever(WaitReason::kChanReceiveNilChan);
   c->lock.lock();
   if (Sudog* s = c->sendq.pop()) {

@@ -18,20 +18,19 @@
 
 namespace gort::runtime {
 
-class GORT_CAPABILITY("mutex") Lock {
- public:
-  void lock() GORT_ACQUIRE() {
+// The lock algorithm on a bare word, so that public types (NotifyList) can embed one.
+// 0 unlocked, 1 locked, 2 locked with (possible) waiters.
+struct LockWord {
+  static void lock(std::atomic<std::uint32_t>& w) {
     std::uint32_t c = 0;
-    if (state_.compare_exchange_strong(c, 1, std::memory_order_acquire)) return;
-    lock_slow(c);
+    if (w.compare_exchange_strong(c, 1, std::memory_order_acquire)) return;
+    lock_slow(w, c);
   }
-  void unlock() GORT_RELEASE() {
+  static void unlock(std::atomic<std::uint32_t>& w) {
     // Release pairs with the acquire CAS/exchange of the next owner.
-    if (state_.exchange(0, std::memory_order_release) == 2) os::futex_wake(&state_, 1);
+    if (w.exchange(0, std::memory_order_release) == 2) os::futex_wake(&w, 1);
   }
-
- private:
-  void lock_slow(std::uint32_t c) {
+  static void lock_slow(std::atomic<std::uint32_t>& state_, std::uint32_t c) {
     // Spin briefly: critical sections here are tens of nanoseconds.
     for (int i = 0; i < 100 && c != 0; ++i) {
       cpu_relax();
@@ -51,7 +50,14 @@ class GORT_CAPABILITY("mutex") Lock {
     asm volatile("yield");
 #endif
   }
-  // 0 unlocked, 1 locked, 2 locked with (possible) waiters.
+};
+
+class GORT_CAPABILITY("mutex") Lock {
+ public:
+  void lock() GORT_ACQUIRE() { LockWord::lock(state_); }
+  void unlock() GORT_RELEASE() { LockWord::unlock(state_); }
+
+ private:
   std::atomic<std::uint32_t> state_{0};
 };
 

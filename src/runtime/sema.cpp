@@ -65,6 +65,7 @@ void enqueue(Bucket& b, Waiter* w, bool lifo) GORT_REQUIRES(b.lock) {
       w->next_addr = h->next_addr;
       *link = w;
     } else {
+      w->next = nullptr;  // w may be re-queued after a lost race: clear its old link
       h->tail->next = w;
       h->tail = w;
     }

@@ -124,7 +124,7 @@ TEST(Chan, CloseWakesBlockedSendersWithAPanicAndReceiversWithNothing) {
       [] {
         auto ch = gort::make_chan<int>();
         std::atomic<int> sender_panics{0}, receiver_nothing{0};
-        gort::WaitGroup blocked, done;
+        gort::WaitGroup done;
         for (int i = 0; i < 3; ++i) {
           done.add(1);
           gort::go([&] {
@@ -141,7 +141,6 @@ TEST(Chan, CloseWakesBlockedSendersWithAPanicAndReceiversWithNothing) {
             done.done();
           });
         }
-        while (gort::num_goroutine() > 1 && (ch.len() > 0 || false)) gort::yield();
         for (int i = 0; i < 50; ++i) gort::yield();  // let them block
         ch.close();
         ch2.close();

@@ -169,9 +169,9 @@ TEST(Select, UniformAmongReadyCases) {
 TEST(SelectStress, OppositeOrdersDoNotDeadlock) {
   // Two goroutines select over the same channels listed in opposite orders while others
   // feed both: channels are locked in one global (address) order, so no lock cycle forms.
-  const int rounds = static_cast<int>(gort::test::scaled(20000));
+  static const int rounds = static_cast<int>(gort::test::scaled(20000));
   gort::run(
-      [rounds] {
+      [] {
         auto a = gort::make_chan<int>(), b = gort::make_chan<int>();
         gort::WaitGroup wg;
         std::atomic<int> received{0};
