@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# Side-by-side scheduler comparison: Go vs gort vs Boost.Fiber, measured in one run on
-# one machine. See bench/compare/README.md.
+# Side-by-side comparison: Go vs gort vs Boost.Fiber, measured in one run on one machine.
+# Two suites: "sched" (scheduler: spawn, yield, parked memory) and "chan" (channels,
+# select, mutex). See bench/compare/README.md.
 #
 #   usage: bench/compare/run.sh [build-dir]      (default: build/release under the repo)
 #
-# Builds the Go program (go build) and, when build-dir is a CMake tree, the C++ targets;
-# runs every workload for each implementation in turn, prints a markdown table and writes
-# it to <build-dir>/compare-sched.md. A failing implementation is reported on stderr and
-# shown as n/a; the script then goes on, and exits non-zero at the end.
+# Builds the Go programs (go build) and, when build-dir is a CMake tree, the C++ targets;
+# runs every workload for each implementation in turn, prints one markdown table per suite
+# and writes them to <build-dir>/compare-sched.md and <build-dir>/compare-chan.md. A
+# failing implementation is reported on stderr and shown as n/a; the script then goes on,
+# and exits non-zero at the end.
 #
+# COMPARE_SUITES="sched chan" (the default) chooses the suites, e.g. COMPARE_SUITES=chan.
 # COMPARE_PARKED_N=<n> (default 1000000) sets how many goroutines parked_memory parks.
 # That workload dominates the run time where page faults are slow (VMs): it first-touches
 # 3-9 GB per implementation.
@@ -19,10 +22,14 @@ ROOT=$(cd "$HERE/../.." && pwd)
 BUILD=${1:-$ROOT/build/release}
 mkdir -p "$BUILD"
 BUILD=$(cd "$BUILD" && pwd)
-GORT_BIN=$BUILD/bench/compare/compare_gort_sched
-FIBER_BIN=$BUILD/bench/compare/compare_fiber_sched
+SUITES=${COMPARE_SUITES:-sched chan}
+for suite in $SUITES; do
+  [[ $suite == sched || $suite == chan ]] || { echo "unknown suite '$suite'" >&2; exit 2; }
+done
+# Per suite: the Go package under go/, and compare_gort_<suite> / compare_fiber_<suite>.
+declare -A GO_BIN=() GORT_BIN=() FIBER_BIN=()
 
-TMP=$(mktemp -d "$BUILD/compare-sched.XXXXXX")
+TMP=$(mktemp -d "$BUILD/compare.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 log() { echo "[compare] $*" >&2; }
 # Failures are recorded in a file: run_one runs in a $(...) subshell.
@@ -31,19 +38,23 @@ fail() { log "FAILED: $*"; echo "$*" >>"$TMP/failures"; }
 # --- build -----------------------------------------------------------------------------
 # Go: private GOCACHE/GOPATH under the build dir, so this works as root, on a fresh
 # machine, with HOME unset or read-only. Stdlib only, so nothing is downloaded.
-GO_BIN=$TMP/sched_go
 log "go build ($(go version 2>/dev/null || echo 'go missing'))"
-if ! (cd "$HERE/go" && env GOCACHE="$TMP/gocache" GOPATH="$TMP/gopath" GOENV=off \
-        GOFLAGS= GOPROXY=off GO111MODULE=on go build -o "$GO_BIN" ./sched) >&2; then
-  fail "go build"
-fi
+for suite in $SUITES; do
+  GO_BIN[$suite]=$TMP/${suite}_go
+  GORT_BIN[$suite]=$BUILD/bench/compare/compare_gort_$suite
+  FIBER_BIN[$suite]=$BUILD/bench/compare/compare_fiber_$suite
+  if ! (cd "$HERE/go" && env GOCACHE="$TMP/gocache" GOPATH="$TMP/gopath" GOENV=off \
+          GOFLAGS= GOPROXY=off GO111MODULE=on go build -o "${GO_BIN[$suite]}" "./$suite") >&2; then
+    fail "go build ./$suite"
+  fi
+done
 
-# C++: rebuild the two targets if this is a CMake tree, so a stale binary is never
-# measured. A target that fails to build is not run.
+# C++: rebuild the targets if this is a CMake tree, so a stale binary is never measured.
+# A target that fails to build is not run.
 declare -A SKIP=()
 if [[ -f $BUILD/CMakeCache.txt ]]; then
   targets=$(cmake --build "$BUILD" --target help 2>/dev/null || true)
-  for t in compare_gort_sched compare_fiber_sched; do
+  for t in $(for suite in $SUITES; do echo "compare_gort_$suite compare_fiber_$suite"; done); do
     if ! grep -q "$t" <<<"$targets"; then
       continue  # not configured (e.g. Boost not found); handled below
     fi
@@ -76,41 +87,66 @@ run_one() {
   fi
 }
 
-[[ -x $GORT_BIN || -n ${SKIP[compare_gort_sched]:-} ]] || fail "gort: $GORT_BIN not found"
-[[ -x $FIBER_BIN ]] || log "no $FIBER_BIN (Boost.Fiber not found?): its column will be n/a"
+for suite in $SUITES; do
+  [[ -x ${GORT_BIN[$suite]} || -n ${SKIP[compare_gort_$suite]:-} ]] ||
+    fail "gort: ${GORT_BIN[$suite]} not found"
+  [[ -x ${FIBER_BIN[$suite]} ]] ||
+    log "no ${FIBER_BIN[$suite]} (Boost.Fiber not found?): its column will be n/a"
+done
+
+# run_impl <impl> <suite> <workload> <limit>: sets V[impl,workload]; n/a when the program
+# is missing (reported above) or failed to build or to run (recorded as a failure).
+declare -A V=()  # V[impl,workload] = value
+run_impl() {
+  local impl=$1 suite=$2 workload=$3 limit=$4 bin target
+  case $impl in
+    go) bin=${GO_BIN[$suite]} target=go ;;  # a failed go build leaves no binary
+    gort) bin=${GORT_BIN[$suite]} target=compare_gort_$suite ;;
+    fiber) bin=${FIBER_BIN[$suite]} target=compare_fiber_$suite ;;
+  esac
+  if [[ ! -x $bin || -n ${SKIP[$target]:-} ]]; then
+    V[$impl,$workload]=n/a
+  elif [[ $impl == go ]]; then
+    V[$impl,$workload]=$(run_one "$impl" "$workload" "$limit" "$bin" -workload="$workload")
+  else
+    V[$impl,$workload]=$(run_one "$impl" "$workload" "$limit" "$bin" "$workload")
+  fi
+}
 
 LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
-declare -A V=()  # V[impl,workload] = value
 # Each workload runs Go, gort and Boost.Fiber back to back, so all three see the same
 # machine state; the timed workloads take the best of 5 rounds inside each program.
-for workload in spawn_join yield_pingpong parked_memory; do
-  limit=120
-  [[ $workload == parked_memory ]] && limit=480
-  if [[ -x $GO_BIN ]]; then
-    V[go,$workload]=$(run_one go "$workload" "$limit" "$GO_BIN" -workload="$workload")
-  else
-    V[go,$workload]=n/a
-  fi
-  if [[ -x $GORT_BIN && -z ${SKIP[compare_gort_sched]:-} ]]; then
-    V[gort,$workload]=$(run_one gort "$workload" "$limit" "$GORT_BIN" "$workload")
-  else
-    V[gort,$workload]=n/a
-  fi
-  # Boost.Fiber runs parked_memory twice, each in a fresh process: default 128 KiB
-  # stacks, then 16 KiB fixedsize_stack.
-  fiber_workloads=$workload
-  [[ $workload == parked_memory ]] && fiber_workloads="parked_memory parked_memory_16k"
-  for fw in $fiber_workloads; do
-    if [[ -x $FIBER_BIN && -z ${SKIP[compare_fiber_sched]:-} ]]; then
-      V[fiber,$fw]=$(run_one fiber "$fw" "$limit" "$FIBER_BIN" "$fw")
-    else
-      V[fiber,$fw]=n/a
-    fi
+SCHED_WORKLOADS="spawn_join yield_pingpong parked_memory"
+CHAN_WORKLOADS="chan_pingpong_1p chan_pingpong_2p chan_buffered_1x1 chan_buffered_4x4
+                select_2chan mutex_contended"
+for suite in $SUITES; do
+  workloads=$SCHED_WORKLOADS
+  [[ $suite == chan ]] && workloads=$CHAN_WORKLOADS
+  for workload in $workloads; do
+    # Boost.Fiber's chan_pingpong_2p can take minutes on a loaded 2-vCPU machine (see
+    # README.md), hence the longer limit for the channel suite.
+    limit=120
+    [[ $suite == chan ]] && limit=300
+    [[ $workload == parked_memory ]] && limit=480
+    run_impl go "$suite" "$workload" "$limit"
+    run_impl gort "$suite" "$workload" "$limit"
+    case $workload in
+      # Boost.Fiber runs parked_memory twice, each in a fresh process: default 128 KiB
+      # stacks, then 16 KiB fixedsize_stack.
+      parked_memory) fiber_workloads="parked_memory parked_memory_16k" ;;
+      # Boost.Fiber has no select over channels: n/a, but not a failure.
+      select_2chan)
+        fiber_workloads=''
+        V[fiber,$workload]=n/a
+        ;;
+      *) fiber_workloads=$workload ;;
+    esac
+    for fw in $fiber_workloads; do run_impl fiber "$suite" "$fw" "$limit"; done
   done
 done
 # The 16 KiB row compares against the same Go and gort parked_memory measurements.
-V[go,parked_memory_16k]=${V[go,parked_memory]}
-V[gort,parked_memory_16k]=${V[gort,parked_memory]}
+V[go,parked_memory_16k]=${V[go,parked_memory]:-n/a}
+V[gort,parked_memory_16k]=${V[gort,parked_memory]:-n/a}
 
 # --- report ----------------------------------------------------------------------------
 ratio() {  # ratio a b: a/b with 2 decimals, n/a unless both are numbers
@@ -127,30 +163,60 @@ if gort_rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null); then
 else
   gort_rev="none (no commit yet)"
 fi
-{
-  echo "## gort scheduler vs Go vs Boost.Fiber"
-  echo
+# row <workload> <what>: one table row with both ratios.
+row() {
+  local w=$1
+  echo "| $w ($2) | ${V[go,$w]} | ${V[gort,$w]} | ${V[fiber,$w]}" \
+       "| $(ratio "${V[gort,$w]}" "${V[go,$w]}") | $(ratio "${V[gort,$w]}" "${V[fiber,$w]}") |"
+}
+header() {
   echo "| workload | Go | gort | Boost.Fiber | gort/Go | gort/Fiber |"
   echo "|---|---:|---:|---:|---:|---:|"
-  for row in "spawn_join|ns per goroutine" "yield_pingpong|ns per switch" \
-             "parked_memory|bytes per parked goroutine" \
-             "parked_memory_16k|bytes, Fiber on 16 KiB stacks"; do
-    w=${row%%|*}
-    echo "| $w ($(cut -d'|' -f2 <<<"$row")) | ${V[go,$w]} | ${V[gort,$w]} | ${V[fiber,$w]}" \
-         "| $(ratio "${V[gort,$w]}" "${V[go,$w]}") | $(ratio "${V[gort,$w]}" "${V[fiber,$w]}") |"
-  done
-  echo
-  echo "Lower is better in every column; a ratio below 1 means gort is faster or smaller."
-  echo "The parked_memory_16k row repeats the Go and gort parked_memory numbers."
-  echo
+}
+footer() {
   echo "- machine: $(nproc) CPUs, ${cpu:-unknown CPU}, Linux $(uname -r);" \
        "load average at start: $LOAD (other load skews the timings)"
   echo "- $(go version 2>/dev/null || echo 'go: not found')"
   echo "- $(g++ --version 2>/dev/null | head -n1); Boost $(boost_version)"
-  echo "- parked_memory: ${COMPARE_PARKED_N:-1000000} goroutines per run"
+  [[ $1 == sched ]] && echo "- parked_memory: ${COMPARE_PARKED_N:-1000000} goroutines per run"
   echo "- gort commit: $gort_rev; build dir: $BUILD"
   echo "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-} | tee "$BUILD/compare-sched.md"
+}
+if [[ " $SUITES " == *" sched "* ]]; then
+  {
+    echo "## gort scheduler vs Go vs Boost.Fiber"
+    echo
+    header
+    row spawn_join "ns per goroutine"
+    row yield_pingpong "ns per switch"
+    row parked_memory "bytes per parked goroutine"
+    row parked_memory_16k "bytes, Fiber on 16 KiB stacks"
+    echo
+    echo "Lower is better in every column; a ratio below 1 means gort is faster or smaller."
+    echo "The parked_memory_16k row repeats the Go and gort parked_memory numbers."
+    echo
+    footer sched
+  } | tee "$BUILD/compare-sched.md"
+fi
+if [[ " $SUITES " == *" chan "* ]]; then
+  [[ " $SUITES " == *" sched "* ]] && echo
+  {
+    echo "## gort channels and sync vs Go vs Boost.Fiber"
+    echo
+    header
+    row chan_pingpong_1p "ns per round trip, 1 P"
+    row chan_pingpong_2p "ns per round trip, 2 Ps"
+    row chan_buffered_1x1 "ns per item, cap 1024, 2 Ps"
+    row chan_buffered_4x4 "ns per item, cap 1024, 2 Ps"
+    row select_2chan "ns per item, 2 Ps"
+    row mutex_contended "ns per lock+unlock, 100 goroutines, 2 Ps"
+    echo
+    echo "Lower is better in every column; a ratio below 1 means gort is faster."
+    echo "Boost.Fiber has no select, hence n/a in select_2chan."
+    echo
+    footer chan
+  } | tee "$BUILD/compare-chan.md"
+fi
 
 if [[ -s $TMP/failures ]]; then
   log "$(wc -l <"$TMP/failures") failure(s), shown as n/a:"

@@ -15,12 +15,14 @@ namespace gort {
 
 namespace detail {
 
+// Cases refer to the caller's channel handle rather than copying it (no reference-count
+// traffic): the handle outlives the select, being an argument of the same full expression.
 template <class T, class F>
 struct RecvCase {
-  Chan<T> ch;
+  const Chan<T>* ch;
   F fn;
   alignas(T) unsigned char storage[sizeof(T)];
-  void fill(SelectCase& c) { c = SelectCase{ch.core(), storage, false}; }
+  void fill(SelectCase& c) { c = SelectCase{ch->core(), storage, false}; }
   void finish(bool ok) {
     if (!ok) {
       fn(std::optional<T>());
@@ -35,10 +37,10 @@ struct RecvCase {
 
 template <class T, class F>
 struct SendCase {
-  Chan<T> ch;
+  const Chan<T>* ch;
   T value;
   F fn;
-  void fill(SelectCase& c) { c = SelectCase{ch.core(), &value, true}; }
+  void fill(SelectCase& c) { c = SelectCase{ch->core(), &value, true}; }
   void finish(bool) { fn(); }
 };
 
@@ -57,12 +59,12 @@ struct IsDefault<DefaultCase<F>> : std::true_type {};
 // case v, ok := <-ch:  f receives std::optional<T> (nullopt: closed).
 template <class T, class F>
 detail::RecvCase<T, std::decay_t<F>> on_recv(const Chan<T>& ch, F&& f) {
-  return {ch, std::forward<F>(f), {}};
+  return {&ch, std::forward<F>(f), {}};
 }
 // case ch <- v:  the value is moved in; if another case runs, it is destroyed.
 template <class T, class V, class F>
 detail::SendCase<T, std::decay_t<F>> on_send(const Chan<T>& ch, V&& v, F&& f) {
-  return {ch, T(std::forward<V>(v)), std::forward<F>(f)};
+  return {&ch, T(std::forward<V>(v)), std::forward<F>(f)};
 }
 // default:
 template <class F>

@@ -17,7 +17,6 @@
 // park commit reads them while unlocking; a waker may already have readied the goroutine
 // by then, but the goroutine's first step after waking is to lock all channels again,
 // which waits for the commit to finish, so the frame is not touched meanwhile.
-#include <algorithm>
 #include <memory>
 #include <vector>
 
@@ -146,9 +145,14 @@ std::size_t select_run(SelectCase* cases, std::size_t n, bool has_default, bool*
   // Lock order starts from the shuffled poll order and is sorted stably: cases on the same
   // channel keep a random relative order, which decides which of them a waker completes
   // when the select blocks (their sudogs are queued in lock order), as in Go.
-  std::copy(pollorder.data(), pollorder.data() + live, lockorder.data());
-  std::stable_sort(lockorder.data(), lockorder.data() + live,
-                   [&](std::size_t a, std::size_t b) { return cases[a].chan < cases[b].chan; });
+  // (Insertion sort: stable, in place, no allocation; selects have few cases.)
+  for (std::size_t k = 0; k < live; ++k) {
+    const std::size_t i = pollorder[k];
+    std::size_t j = k;
+    for (; j > 0 && cases[lockorder[j - 1]].chan > cases[i].chan; --j)
+      lockorder[j] = lockorder[j - 1];
+    lockorder[j] = i;
+  }
   Locked locked{cases, lockorder.data(), live};
 
   lock_all(locked);
