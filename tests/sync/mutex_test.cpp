@@ -129,6 +129,7 @@ TEST(Mutex, Fairness) {
             mu.lock();
             spin_for(std::chrono::microseconds(100));
             mu.unlock();
+            gort::yield();  // a scheduling point (no preemption yet)
           }
           wg.done();
         });
@@ -176,8 +177,13 @@ TEST(RWMutex, WriterIsNotStarvedByReaders) {
           wg.add(1);
           gort::go([&] {
             while (!stop) {
-              std::shared_lock l(rw);
-              spin_for(std::chrono::microseconds(50));
+              {
+                std::shared_lock l(rw);
+                spin_for(std::chrono::microseconds(50));
+              }
+              // A scheduling point: without one, busy readers would keep both Ps forever
+              // (gort does not preempt yet; sysmon hand-off comes with the netpoller issue).
+              gort::yield();
             }
             wg.done();
           });
