@@ -9,17 +9,12 @@
 #include <atomic>
 #include <optional>
 
+#include "bench_util.hpp"
 #include "gort/gort.hpp"
 
 namespace {
 
-void report_per_op(benchmark::State& state, double ops_per_iteration) {
-  state.SetItemsProcessed(
-      static_cast<std::int64_t>(static_cast<double>(state.iterations()) * ops_per_iteration));
-  state.counters["ns_per_op"] =
-      benchmark::Counter(static_cast<double>(state.iterations()) * ops_per_iteration,
-                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
-}
+using gort::bench::report_per_op;
 
 // Unbuffered a -> b round trips between the benchmark's goroutine and one echo goroutine
 // that lives across iterations, so an iteration is only the rendezvous (two parks and two

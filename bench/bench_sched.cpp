@@ -7,6 +7,7 @@
 
 #include <thread>
 
+#include "bench_util.hpp"
 #include "gort/gort.hpp"
 #include "runtime/context.hpp"
 
@@ -18,13 +19,7 @@ extern "C" void* bench_switch_context_nofp(void** save_sp, void* load_sp, void* 
 
 namespace {
 
-void report_per_op(benchmark::State& state, double ops_per_iteration) {
-  state.SetItemsProcessed(
-      static_cast<std::int64_t>(static_cast<double>(state.iterations()) * ops_per_iteration));
-  state.counters["ns_per_op"] =
-      benchmark::Counter(static_cast<double>(state.iterations()) * ops_per_iteration,
-                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
-}
+using gort::bench::report_per_op;
 
 // ---- Goroutines -----------------------------------------------------------------------
 

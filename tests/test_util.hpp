@@ -51,8 +51,7 @@ inline long rss_kib() {
 // Context: goroutine. Yields until every other goroutine has exited. Goroutines still
 // alive when main returns are abandoned without unwinding (Go's semantics), so tests
 // whose goroutines own resources (channel handles, ...) end with this.
-template <class Runtime = void>
-void wait_for_other_goroutines() {
+inline void wait_for_other_goroutines() {
   while (gort::num_goroutine() > 1) gort::yield();
 }
 

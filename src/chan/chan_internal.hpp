@@ -97,8 +97,8 @@ class ChanCore {
   void* slot(std::size_t i) { return buf + i * stride; }
 };
 
-// Operations that complete immediately; the caller holds c->lock and releases it after.
-// Each returns the waiter to wake (after unlocking), if any.
+// Operations that complete immediately; the caller holds c->lock and releases it after,
+// then wakes the waiter involved (if any) with wake().
 // Sends *elem to the waiting receiver r.
 void send_to_waiter(ChanCore* c, Sudog* r, void* elem) GORT_REQUIRES(c->lock);
 // Receives into out from the waiting sender s (through the full buffer when buffered).
