@@ -1,5 +1,6 @@
 // gort's flagship demo: 100,000 goroutines spread over the Ps by the work-stealing
-// scheduler, then the scheduler's own counters.
+// scheduler; a pipeline over channels with a select timeout, stopped by a context
+// deadline; then the scheduler's own counters.
 //   tools/demo.sh            (or build/release/examples/gort_demo [goroutines])
 #include <gort/gort.hpp>
 
@@ -50,6 +51,78 @@ void spawn_phase(int n) {
                 std::string(static_cast<std::size_t>(40.0 * count / n + 0.5), '#').c_str());
 }
 
+// A pipeline: generate -> 4 squaring workers -> main, in the shape Go programs use.
+// The generator pauses between bursts, so main's receive `select` with a
+// gort::after(10ms) case times out now and then; a 300 ms context deadline stops every
+// stage, and the errgroup reports why.
+struct Squared {
+  long n;
+  long square;
+};
+
+void pipeline_phase() {
+  using namespace std::chrono_literals;
+  constexpr int kWorkers = 4;
+  constexpr long kBurst = 20'000;
+  std::printf(
+      "\npipeline: generate -> %d x square -> main; %d ms receive timeout, %d ms deadline\n",
+      kWorkers, 10, 300);
+  auto [group, ctx] = gort::ErrGroup::with_context(gort::background());
+  auto [deadline_ctx, cancel] = gort::with_timeout(ctx, 300ms);
+  gort::Chan<long> nums = gort::make_chan<long>(256);
+  gort::Chan<Squared> results = gort::make_chan<Squared>(256);
+
+  std::atomic<int> pauses{0};
+  group.go([nums, c = deadline_ctx, &pauses]() -> std::error_code {
+    for (long n = 1;; ++n) {
+      if (n % kBurst == 0) {  // a slow upstream
+        pauses.fetch_add(1);
+        gort::sleep(25ms);
+      }
+      bool stopped = false;
+      gort::select(gort::on_send(nums, n, [] {}),
+                   gort::on_recv(c.done(), [&](auto) { stopped = true; }));
+      if (stopped) return c.err();
+    }
+  });
+  for (int w = 0; w < kWorkers; ++w) {
+    group.go([nums, results, c = deadline_ctx]() -> std::error_code {
+      for (;;) {
+        std::optional<long> n;
+        bool stopped = false;
+        gort::select(gort::on_recv(nums, [&](std::optional<long> v) { n = v; }),
+                     gort::on_recv(c.done(), [&](auto) { stopped = true; }));
+        if (stopped || !n) return c.err();
+        gort::select(gort::on_send(results, Squared{*n, *n * *n}, [] {}),
+                     gort::on_recv(c.done(), [&](auto) { stopped = true; }));
+        if (stopped) return c.err();
+      }
+    });
+  }
+
+  const auto t0 = Clock::now();
+  long received = 0, wrong = 0, timeouts = 0;
+  for (bool running = true; running;) {
+    gort::select(gort::on_recv(results,
+                               [&](std::optional<Squared> r) {
+                                 ++received;
+                                 if (r->square != r->n * r->n) ++wrong;
+                               }),
+                 gort::on_recv(gort::after(10ms), [&](auto) { ++timeouts; }),
+                 gort::on_recv(deadline_ctx.done(), [&](auto) { running = false; }));
+  }
+  const double ms = ms_since(t0);
+  const std::error_code why = group.wait();
+  cancel();
+  std::printf("  received %ld results in %.0f ms (%.2f M/s), %ld wrong\n", received, ms,
+              received / ms / 1e3, wrong);
+  std::printf(
+      "  receive timeouts (select with gort::after): %ld, during %d upstream pauses of 25 ms\n",
+      timeouts, pauses.load());
+  std::printf("  every stage stopped: \"%s\"; goroutines left: %d\n", why.message().c_str(),
+              gort::num_goroutine());
+}
+
 void print_counters() {
   const gort::SchedStats st = gort::sched_stats();
   std::printf("\nscheduler counters (%d Ps, %d threads, %d goroutines alive)\n", st.procs,
@@ -79,6 +152,7 @@ int main(int argc, char** argv) {
   return gort::run([n] {
     std::printf("gort demo: %d goroutines on %d Ps (GOMAXPROCS)\n\n", n, gort::gomaxprocs());
     spawn_phase(n);
+    pipeline_phase();
     print_counters();
   });
 }

@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Side-by-side comparison: Go vs gort vs Boost.Fiber, measured in one run on one machine.
-# Two suites: "sched" (scheduler: spawn, yield, parked memory) and "chan" (channels,
-# select, mutex). See bench/compare/README.md.
+# Three suites: "sched" (scheduler: spawn, yield, parked memory), "chan" (channels,
+# select, mutex) and "timer" (oversleep of 100,000 goroutines sleeping 1 ms). See
+# bench/compare/README.md.
 #
 #   usage: bench/compare/run.sh [build-dir]      (default: build/release under the repo)
 #
 # Builds the Go programs (go build) and, when build-dir is a CMake tree, the C++ targets;
 # runs every workload for each implementation in turn, prints one markdown table per suite
-# and writes them to <build-dir>/compare-sched.md and <build-dir>/compare-chan.md. A
+# and writes them to <build-dir>/compare-sched.md, compare-chan.md and compare-timer.md. A
 # failing implementation is reported on stderr and shown as n/a; the script then goes on,
 # and exits non-zero at the end.
 #
-# COMPARE_SUITES="sched chan" (the default) chooses the suites, e.g. COMPARE_SUITES=chan.
+# COMPARE_SUITES="sched chan timer" (the default) chooses the suites, e.g.
+# COMPARE_SUITES=chan or COMPARE_SUITES="chan timer".
 # COMPARE_PARKED_N=<n> (default 1000000) sets how many goroutines parked_memory parks.
 # That workload dominates the run time where page faults are slow (VMs): it first-touches
 # 3-9 GB per implementation.
@@ -22,9 +24,10 @@ ROOT=$(cd "$HERE/../.." && pwd)
 BUILD=${1:-$ROOT/build/release}
 mkdir -p "$BUILD"
 BUILD=$(cd "$BUILD" && pwd)
-SUITES=${COMPARE_SUITES:-sched chan}
+SUITES=${COMPARE_SUITES:-sched chan timer}
 for suite in $SUITES; do
-  [[ $suite == sched || $suite == chan ]] || { echo "unknown suite '$suite'" >&2; exit 2; }
+  [[ $suite == sched || $suite == chan || $suite == timer ]] ||
+    { echo "unknown suite '$suite'" >&2; exit 2; }
 done
 # Per suite: the Go package under go/, and compare_gort_<suite> / compare_fiber_<suite>.
 declare -A GO_BIN=() GORT_BIN=() FIBER_BIN=()
@@ -115,18 +118,25 @@ run_impl() {
 
 LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 # Each workload runs Go, gort and Boost.Fiber back to back, so all three see the same
-# machine state; the timed workloads take the best of 5 rounds inside each program.
+# machine state; the sched and chan workloads take the best of 5 rounds inside each
+# program. The timer workloads all run the same experiment (warm-up, then the median of 3
+# runs), each in a fresh process, and report one statistic of it.
 SCHED_WORKLOADS="spawn_join yield_pingpong parked_memory"
 CHAN_WORKLOADS="chan_pingpong_1p chan_pingpong_2p chan_buffered_1x1 chan_buffered_4x4
                 select_2chan mutex_contended"
+TIMER_WORKLOADS="sleep_oversleep_p50 sleep_oversleep_p99 sleep_oversleep_max sleep_round_ms"
 for suite in $SUITES; do
-  workloads=$SCHED_WORKLOADS
-  [[ $suite == chan ]] && workloads=$CHAN_WORKLOADS
+  case $suite in
+    sched) workloads=$SCHED_WORKLOADS ;;
+    chan) workloads=$CHAN_WORKLOADS ;;
+    timer) workloads=$TIMER_WORKLOADS ;;
+  esac
   for workload in $workloads; do
     # Boost.Fiber's chan_pingpong_2p can take minutes on a loaded 2-vCPU machine (see
-    # README.md), hence the longer limit for the channel suite.
+    # README.md), hence the longer limit for the channel suite. A timer process takes
+    # 10-30 s (Go's is the slowest); the limit leaves room for a loaded machine.
     limit=120
-    [[ $suite == chan ]] && limit=300
+    [[ $suite == chan || $suite == timer ]] && limit=300
     [[ $workload == parked_memory ]] && limit=480
     run_impl go "$suite" "$workload" "$limit"
     run_impl gort "$suite" "$workload" "$limit"
@@ -149,9 +159,15 @@ V[go,parked_memory_16k]=${V[go,parked_memory]:-n/a}
 V[gort,parked_memory_16k]=${V[gort,parked_memory]:-n/a}
 
 # --- report ----------------------------------------------------------------------------
-ratio() {  # ratio a b: a/b with 2 decimals, n/a unless both are numbers
+# ratio a b: a/b with 2 decimals (below 0.01, e.g. a timer's p50: 2 significant digits,
+# 0.0034 rather than 0.00), n/a unless both are numbers.
+ratio() {
   awk -v a="$1" -v b="$2" 'BEGIN {
-    if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b + 0 > 0) printf "%.2f", a / b; else printf "n/a" }'
+    if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b + 0 > 0) {
+      r = a / b; d = 2
+      if (r > 0 && r < 0.01) d = 1 - int(log(r) / log(10) - 1)  # 1 - floor(log10(r))
+      printf "%." d "f", r
+    } else printf "n/a" }'
 }
 boost_version() {
   sed -n 's/^#define BOOST_LIB_VERSION "\(.*\)"/\1/p' /usr/include/boost/version.hpp 2>/dev/null |
@@ -179,6 +195,8 @@ footer() {
   echo "- $(go version 2>/dev/null || echo 'go: not found')"
   echo "- $(g++ --version 2>/dev/null | head -n1); Boost $(boost_version)"
   [[ $1 == sched ]] && echo "- parked_memory: ${COMPARE_PARKED_N:-1000000} goroutines per run"
+  [[ $1 == timer ]] &&
+    echo "- timer: 100,000 goroutines x 10 sleeps of 1 ms per run; median of 3 runs after a warm-up"
   echo "- gort commit: $gort_rev; build dir: $BUILD"
   echo "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 }
@@ -216,6 +234,25 @@ if [[ " $SUITES " == *" chan "* ]]; then
     echo
     footer chan
   } | tee "$BUILD/compare-chan.md"
+fi
+if [[ " $SUITES " == *" timer "* ]]; then
+  [[ " $SUITES " == *" sched "* || " $SUITES " == *" chan "* ]] && echo
+  {
+    echo "## gort timers vs Go vs Boost.Fiber"
+    echo
+    header
+    row sleep_oversleep_p50 "us over 1 ms, p50 of 1e6 sleeps, 100k goroutines, 2 Ps"
+    row sleep_oversleep_p99 "us over 1 ms, p99"
+    row sleep_oversleep_max "us over 1 ms, max"
+    row sleep_round_ms "ms per round of 100k 1 ms sleeps: wall time / 10"
+    echo
+    echo "Lower is better in every column; a ratio below 1 means gort wakes sleepers sooner"
+    echo "or gets through the rounds faster. Each number is the median of 3 runs. 100k"
+    echo "sleepers on 2 Ps is an overload test: the oversleep is mostly run-queue wait, and"
+    echo "its spread depends on how each scheduler queues woken sleepers (see README.md)."
+    echo
+    footer timer
+  } | tee "$BUILD/compare-timer.md"
 fi
 
 if [[ -s $TMP/failures ]]; then

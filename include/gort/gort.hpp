@@ -2,6 +2,10 @@
 #pragma once
 
 #include "gort/chan.hpp"
+#include "gort/context.hpp"
+#include "gort/errgroup.hpp"
 #include "gort/runtime.hpp"
 #include "gort/select.hpp"
+#include "gort/semaphore.hpp"
 #include "gort/sync.hpp"
+#include "gort/time.hpp"

@@ -302,6 +302,8 @@ int run_main(Closure* body, const Options& opts) {
     }
     set_current_m(nullptr);
   }
+  // Armed timers are dropped unfired (a later run() may re-arm them).
+  drop_timers(*s);
   // Abandoned goroutines: their TSan fibers go; their closures are leaked on purpose
   // (destroying captures of a goroutine stopped mid-flight could run arbitrary code);
   // their waiter records leave the semaphore table before their stacks are unmapped.

@@ -30,6 +30,18 @@
 // on its own running P (or the global queue, under the lock the stopping M also takes), so
 // a missed wakeup delays parallelism, never progress.
 //
+// Sleeping until the next timer (Go's findrunnable blocking in netpoll(delay)). Timers
+// live in per-P heaps (timer.cpp); each M runs its own P's due timers whenever it looks
+// for work, and all Ps' before it goes idle. An M going idle while timers are pending
+// becomes *the* timer sleeper (at most one) and sleeps on its Note until the earliest
+// timer of any P; other idle Ms stop as usual. The hazard is oversleeping: a timer armed
+// earlier than the sleeper's deadline. The sleeper publishes sleep_until = INT64_MAX
+// before scanning the heaps and the deadline after, and an arm compares its time with
+// sleep_until after pushing (both seq_cst): either the scan sees the new timer, or the
+// arm sees a later deadline and wakes the sleeper (Note wakeups are sticky, so a wakeup
+// before the sleep still counts). The sleeper is not an idle M, so checkdead never calls a
+// program with pending timers deadlocked.
+//
 // Direct yield. yield() with another G ready on the same P switches straight to it instead
 // of going through g0 (one switch instead of two; the yield benchmark halves). The
 // yielding G cannot be queued before the switch (another M could steal and resume it while
@@ -329,11 +341,17 @@ void stopm(Sched& s, M* m) {
     mput(s, m);
     checkdead(s);
   }
-  m->park.sleep();
-  m->park.clear();
-  if (m->nextp != nullptr) {
-    acquirep(m, m->nextp);
-    m->nextp = nullptr;
+  // A wakeup meant for this M's earlier turn as timer sleeper may still be pending: only
+  // a P handed over (or the exit) ends the stop.
+  for (;;) {
+    m->park.sleep();
+    m->park.clear();
+    if (m->nextp != nullptr) {
+      acquirep(m, m->nextp);
+      m->nextp = nullptr;
+      return;
+    }
+    if (s.exiting.load(std::memory_order_acquire)) return;
   }
 }
 
@@ -375,12 +393,62 @@ bool recheck_after_spinning(Sched& s, M* m) {
   return false;
 }
 
+// Fires p's due timers; they ready their goroutines onto the caller's P.
+void check_timers(P* p) {
+  const std::int64_t next = p->timers.next_when();
+  if (next == 0) return;
+  const std::int64_t now = os::nanotime();
+  if (next <= now) run_timers(p->timers, now);
+}
+
+// The caller found nothing to run and gave up its P (Go's findrunnable tail, with
+// netpoll(delay) replaced by a timed sleep). Becomes the timer sleeper if there are
+// timers and nobody sleeps for them; sleeps until the earliest or until woken. Returns
+// true holding a P (look for work again), false to stop.
+bool sleep_until_next_timer(Sched& s, M* m) {
+  if (earliest_timer(s) == 0) return false;
+  {
+    LockGuard l(s.lock);
+    if (s.exiting.load(std::memory_order_relaxed)) return false;
+    if (s.timer_sleeper != nullptr) {
+      // Someone sleeps already: make sure it does not oversleep ours.
+      const std::int64_t until = earliest_timer(s);
+      if (until != 0 && until < s.sleep_until.load(std::memory_order_relaxed))
+        s.timer_sleeper->park.wakeup();
+      return false;
+    }
+    s.timer_sleeper = m;
+    m->park.clear();
+    s.sleep_until.store(INT64_MAX, std::memory_order_seq_cst);  // "computing": wake me
+  }
+  // Scan after publishing INT64_MAX: an arm that this scan misses sees INT64_MAX (both
+  // sides are seq_cst) and wakes us, so the sleep below ends at once.
+  const std::int64_t until = earliest_timer(s);
+  if (until != 0) {
+    s.sleep_until.store(until, std::memory_order_seq_cst);
+    const std::int64_t left = until - os::nanotime();
+    if (left > 0) m->park.sleep_for(left);
+  }
+  P* p = nullptr;
+  {
+    LockGuard l(s.lock);
+    s.timer_sleeper = nullptr;
+    s.sleep_until.store(0, std::memory_order_relaxed);
+    p = pidleget(s);
+  }
+  m->park.clear();
+  if (p == nullptr) return false;  // every P is running: their Ms run the timers
+  acquirep(m, p);
+  return true;
+}
+
 // Returns a runnable G, blocking the M while there is none; null when the runtime exits.
 G* find_runnable(Sched& s, M* m) {
   for (;;) {
     if (s.exiting.load(std::memory_order_acquire)) return nullptr;
     P* p = m->p;
     GORT_CHECK(p != nullptr);
+    check_timers(p);
     if (p->schedtick % 61 == 0 && s.runq_size.load(std::memory_order_relaxed) > 0) {
       LockGuard l(s.lock);
       if (G* gp = globrunqget(s, p, 1)) return gp;
@@ -399,6 +467,10 @@ G* find_runnable(Sched& s, M* m) {
       }
       if (G* gp = steal_work(s, m)) return gp;
     }
+    // Before going idle, run the due timers of every P: an idle P's timers have nobody
+    // else to run them.
+    for (P* p2 : s.allp) check_timers(p2);
+    if (G* gp = runqget(s, p)) return gp;
     {
       LockGuard l(s.lock);
       if (s.exiting.load(std::memory_order_relaxed)) return nullptr;
@@ -412,6 +484,7 @@ G* find_runnable(Sched& s, M* m) {
         base::fatal("runtime: negative nmspinning");
       if (recheck_after_spinning(s, m)) continue;
     }
+    if (sleep_until_next_timer(s, m)) continue;
     stopm(s, m);
   }
 }
@@ -513,6 +586,16 @@ void wakep(Sched& s) {
   std::int32_t zero = 0;
   if (!s.nmspinning.compare_exchange_strong(zero, 1, std::memory_order_seq_cst)) return;
   startm(s, nullptr, true);
+}
+
+void timer_added(Sched& s, std::int64_t when, bool on_own_p) {
+  if (when < s.sleep_until.load(std::memory_order_seq_cst)) {
+    LockGuard l(s.lock);
+    if (s.timer_sleeper != nullptr) s.timer_sleeper->park.wakeup();
+    return;
+  }
+  // On a P nobody may be running: make sure some M looks at it.
+  if (!on_own_p) wakep(s);
 }
 
 void make_runnable(Sched& s, G* gp, bool next) {

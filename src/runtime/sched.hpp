@@ -29,6 +29,7 @@
 #include "runtime/gqueue.hpp"
 #include "runtime/lock.hpp"
 #include "runtime/stack.hpp"
+#include "runtime/timer.hpp"
 
 namespace gort::runtime {
 
@@ -150,6 +151,7 @@ struct alignas(base::kCacheLine) P {
   int gfree_count = 0;
   std::uint64_t goid_next = 0, goid_end = 0;  // a batch of goroutine ids (Go's goidcache)
   PCounters counters;
+  TimerHeap timers;  // timers armed by goroutines running on this P (timer.cpp)
 };
 
 struct Sched {
@@ -179,6 +181,12 @@ struct Sched {
   std::atomic<bool> exiting{false};
   std::atomic<std::uint64_t> thread_wakeups{0};
   std::atomic<std::uint32_t> live_threads{0};  // Ms other than M0 whose thread still runs
+
+  // The M sleeping until the earliest timer, if any, and that time: 0 when there is no
+  // such M, INT64_MAX while it is still computing it (sched.cpp, "Sleeping until the next
+  // timer"). Whoever arms an earlier timer wakes it.
+  M* timer_sleeper GORT_GUARDED_BY(lock) = nullptr;
+  std::atomic<std::int64_t> sleep_until{0};
 
   std::atomic<std::uint64_t> goid_gen{1};  // goroutine 1 is main
 
@@ -222,6 +230,9 @@ void ready(G* gp, bool next = true);
 void make_runnable(Sched& s, G* gp, bool next);
 // Wakes an idle M to spin if there are idle Ps and no spinning Ms (Go's wakep).
 void wakep(Sched& s);
+// A timer due at `when` was armed (on the caller's own running P if on_own_p): wakes the
+// M sleeping until a later time, or an M to look after a P nobody runs.
+void timer_added(Sched& s, std::int64_t when, bool on_own_p);
 // Stops all Ms: sets exiting and wakes everyone (called when main returns).
 void begin_exit(Sched& s);
 // Makes the calling thread M0 of s, holding allp[0]; the other Ps go idle.
