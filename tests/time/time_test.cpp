@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <thread>
 #include <vector>
 
 #include "gort/gort.hpp"
@@ -235,6 +236,26 @@ TEST(Timer, ResetToEarlierWakesASleepingRuntime) {
         EXPECT_LT(since(t0), kLate);
       },
       gort::Options{.procs = 2});
+}
+
+TEST(Timer, ArmedFromAThreadOutsideTheRuntimeWakesAnIdleRuntime) {
+  gort::run(
+      [] {
+        gort::Timer t(1h);
+        t.stop();
+        // Every goroutine is blocked and no timer is pending: all Ms sleep untimed. A
+        // plain thread arming the timer must get an M to look after it.
+        std::thread arm([&t] {
+          std::this_thread::sleep_for(10ms);
+          t.reset(5ms);
+        });
+        const auto t0 = gort::now();
+        EXPECT_TRUE(t.c().recv().has_value());
+        EXPECT_GE(since(t0), 15ms);
+        EXPECT_LT(since(t0), 15ms + kLate);
+        arm.join();
+      },
+      gort::Options{.procs = 1, .detect_deadlock = false});
 }
 
 TEST(Timer, FullChannelDropsTheTick) {
