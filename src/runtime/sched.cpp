@@ -544,9 +544,21 @@ void make_runnable(Sched& s, G* gp, bool next) {
 }
 
 void ready(G* gp, bool next) {
-  GStatus expected = GStatus::kWaiting;
-  if (!gp->status.compare_exchange_strong(expected, GStatus::kRunnable, std::memory_order_acq_rel))
+  // A load and a store, no RMW: only one waker can reach a parked G, the one that took it
+  // off a wait queue under the lock that gp's park commit step released after storing
+  // kWaiting (acquire here pairs with that release store, through the lock). The check
+  // catches a ready of a goroutine that is not parked, not two racing readies (a runtime
+  // bug that no caller can commit while the wait-queue rule holds).
+  if (gp->status.load(std::memory_order_acquire) != GStatus::kWaiting)
     base::fatal("runtime: ready of a goroutine that is not waiting");
+  gp->status.store(GStatus::kRunnable, std::memory_order_relaxed);
+  M* m = current_m();
+  if (m != nullptr && m->p != nullptr) {  // make_runnable, with the M at hand
+    Sched& s = *m->sched;
+    runqput(s, m, m->p, gp, next);
+    wakep(s);
+    return;
+  }
   Sched* s = current_sched();
   if (s == nullptr) return;  // the runtime exited; the goroutine was abandoned
   make_runnable(*s, gp, next);
