@@ -17,6 +17,14 @@
 // Elements are type-erased through ElemOps (move-construct, destroy), so T may be
 // move-only and need not be default-constructible. Values are moved, never copied: a
 // blocked sender's value is moved directly from its stack into the receiver's storage.
+// For a trivially copyable T, a move is a byte copy and destruction is a no-op, so the
+// channel copies the bytes inline (ChanCore::move_elem) instead of calling through
+// ElemOps: the lock is held for less time.
+//
+// Contention. The buffered fast path (lock, copy one element, unlock) is what producers
+// and consumers on different Ps fight over; its cost is the cache-line transfers of the
+// lock word. So ChanCore keeps everything that path writes or reads on the lock's cache
+// line (see its layout), and the ring index wraps without a division.
 //
 // Lifetime: Chan<T> handles are reference-counted; a goroutine blocked in send/recv/select
 // holds a handle, so a channel outlives its waiters. The last release destroys the
@@ -56,8 +64,24 @@ void wait_on(ChanCore* c, Sudog* s, WaitReason why) GORT_NO_THREAD_SAFETY_ANALYS
 }
 }  // namespace
 
+namespace {
+ElemCopy elem_copy(const ElemOps* ops) {
+  if (!ops->trivial) return ElemCopy::kOps;
+  switch (ops->size) {
+    case 8:
+      return ElemCopy::kBytes8;
+    case 4:
+      return ElemCopy::kBytes4;
+    case 16:
+      return ElemCopy::kBytes16;
+    default:
+      return ElemCopy::kBytes;
+  }
+}
+}  // namespace
+
 ChanCore::ChanCore(const ElemOps* o, std::size_t capacity)
-    : ops(o), cap(capacity), stride(round_up(o->size, o->align)) {
+    : copy(elem_copy(o)), cap(capacity), stride(round_up(o->size, o->align)), ops(o) {
   if (cap > 0) {
     buf = static_cast<unsigned char*>(
         ::operator new(cap* stride, std::align_val_t(buffer_align(ops))));
@@ -65,42 +89,10 @@ ChanCore::ChanCore(const ElemOps* o, std::size_t capacity)
 }
 
 ChanCore::~ChanCore() GORT_NO_THREAD_SAFETY_ANALYSIS {
-  for (std::size_t i = 0; i < qcount; ++i) ops->destroy(slot((recvx + i) % cap));
-  if (buf != nullptr) ::operator delete(buf, std::align_val_t(buffer_align(ops)));
-}
-
-void send_to_waiter(ChanCore* c, Sudog* r, void* elem) {
-  c->ops->move_construct(r->elem, elem);
-  r->success = true;
-}
-
-void recv_from_waiter(ChanCore* c, Sudog* s, void* out) {
-  if (c->cap == 0) {
-    c->ops->move_construct(out, s->elem);
-  } else {
-    // The buffer is full (a sender waits): take its head, append the sender's value.
-    void* head = c->slot(c->recvx);
-    c->ops->move_construct(out, head);
-    c->ops->destroy(head);
-    c->ops->move_construct(head, s->elem);
-    c->recvx = (c->recvx + 1) % c->cap;
-    c->sendx = c->recvx;
+  if (copy == ElemCopy::kOps) {
+    for (std::size_t i = 0; i < qcount; ++i) ops->destroy(slot((recvx + i) % cap));
   }
-  s->success = true;
-}
-
-void buffer_put(ChanCore* c, void* elem) {
-  c->ops->move_construct(c->slot(c->sendx), elem);
-  c->sendx = (c->sendx + 1) % c->cap;
-  ++c->qcount;
-}
-
-void buffer_take(ChanCore* c, void* out) {
-  void* head = c->slot(c->recvx);
-  c->ops->move_construct(out, head);
-  c->ops->destroy(head);
-  c->recvx = (c->recvx + 1) % c->cap;
-  --c->qcount;
+  if (buf != nullptr) ::operator delete(buf, std::align_val_t(buffer_align(ops)));
 }
 
 void wake(Sudog* s) {

@@ -3,8 +3,11 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 
 #include "base/annotations.hpp"
+#include "base/cache.hpp"
 #include "gort/detail/chan_core.hpp"
 #include "gort/detail/sema.hpp"
 #include "os/os.hpp"
@@ -76,35 +79,99 @@ class WaitQueue {
   Sudog* last_ = nullptr;
 };
 
-class ChanCore {
+// How elements move (chosen once, from ElemOps): a fixed-size byte copy for the common
+// small trivially copyable types, else through ElemOps.
+enum class ElemCopy : std::uint8_t { kBytes8, kBytes4, kBytes16, kBytes, kOps };
+
+// Laid out for the buffered fast path: the first cache line holds everything a send or
+// receive that does not block reads or writes, lock included, so it moves between cores
+// with the lock in one transfer. The wait queues (written only when goroutines block) and
+// the reference count live on the second line, which the fast path only reads (the queue
+// heads) and so stays shared between cores.
+class alignas(base::kCacheLine) ChanCore {
  public:
   ChanCore(const ElemOps* ops, std::size_t cap);
   ~ChanCore();
 
-  const ElemOps* ops;
-  const std::size_t cap;
-  const std::size_t stride;
-  unsigned char* buf = nullptr;
+  // ---- first cache line
   mutable runtime::Lock lock;
+  bool closed GORT_GUARDED_BY(lock) = false;
+  const ElemCopy copy;
   std::size_t qcount GORT_GUARDED_BY(lock) = 0;
   std::size_t sendx GORT_GUARDED_BY(lock) = 0;
   std::size_t recvx GORT_GUARDED_BY(lock) = 0;
-  bool closed GORT_GUARDED_BY(lock) = false;
-  WaitQueue recvq GORT_GUARDED_BY(lock);
+  const std::size_t cap;
+  const std::size_t stride;
+  unsigned char* buf = nullptr;  // set by the constructor, then constant
+  const ElemOps* const ops;
+  // ---- second cache line
+  alignas(base::kCacheLine) WaitQueue recvq GORT_GUARDED_BY(lock);
   WaitQueue sendq GORT_GUARDED_BY(lock);
   std::atomic<long> refs{1};
 
   void* slot(std::size_t i) { return buf + i * stride; }
+  // Move-constructs the element at src into raw storage dst (src is still to be destroyed).
+  void move_elem(void* dst, void* src) const {
+    switch (copy) {
+      case ElemCopy::kBytes8:
+        std::memcpy(dst, src, 8);
+        return;
+      case ElemCopy::kBytes4:
+        std::memcpy(dst, src, 4);
+        return;
+      case ElemCopy::kBytes16:
+        std::memcpy(dst, src, 16);
+        return;
+      case ElemCopy::kBytes:
+        std::memcpy(dst, src, ops->size);
+        return;
+      case ElemCopy::kOps:
+        break;
+    }
+    ops->move_construct(dst, src);
+  }
+  void destroy_elem(void* p) const {
+    if (copy == ElemCopy::kOps) ops->destroy(p);
+  }
+  // The ring index after i (no division: this runs under the lock).
+  std::size_t next_index(std::size_t i) const { return i + 1 == cap ? 0 : i + 1; }
 };
+static_assert(offsetof(ChanCore, refs) < 2 * base::kCacheLine);
 
 // Operations that complete immediately; the caller holds c->lock and releases it after,
-// then wakes the waiter involved (if any) with wake().
+// then wakes the waiter involved (if any) with wake(). Inline: they run under the lock.
 // Sends *elem to the waiting receiver r.
-void send_to_waiter(ChanCore* c, Sudog* r, void* elem) GORT_REQUIRES(c->lock);
+inline void send_to_waiter(ChanCore* c, Sudog* r, void* elem) GORT_REQUIRES(c->lock) {
+  c->move_elem(r->elem, elem);
+  r->success = true;
+}
 // Receives into out from the waiting sender s (through the full buffer when buffered).
-void recv_from_waiter(ChanCore* c, Sudog* s, void* out) GORT_REQUIRES(c->lock);
-void buffer_put(ChanCore* c, void* elem) GORT_REQUIRES(c->lock);
-void buffer_take(ChanCore* c, void* out) GORT_REQUIRES(c->lock);
+inline void recv_from_waiter(ChanCore* c, Sudog* s, void* out) GORT_REQUIRES(c->lock) {
+  if (c->cap == 0) {
+    c->move_elem(out, s->elem);
+  } else {
+    // The buffer is full (a sender waits): take its head, append the sender's value.
+    void* head = c->slot(c->recvx);
+    c->move_elem(out, head);
+    c->destroy_elem(head);
+    c->move_elem(head, s->elem);
+    c->recvx = c->next_index(c->recvx);
+    c->sendx = c->recvx;
+  }
+  s->success = true;
+}
+inline void buffer_put(ChanCore* c, void* elem) GORT_REQUIRES(c->lock) {
+  c->move_elem(c->slot(c->sendx), elem);
+  c->sendx = c->next_index(c->sendx);
+  ++c->qcount;
+}
+inline void buffer_take(ChanCore* c, void* out) GORT_REQUIRES(c->lock) {
+  void* head = c->slot(c->recvx);
+  c->move_elem(out, head);
+  c->destroy_elem(head);
+  c->recvx = c->next_index(c->recvx);
+  --c->qcount;
+}
 // Wakes a waiter taken off a queue. Context: any; no channel lock held.
 void wake(Sudog* s);
 // Blocks the caller forever (nil channel, empty select).

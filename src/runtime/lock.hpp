@@ -33,11 +33,13 @@ struct LockWord {
     if (w.exchange(0, std::memory_order_release) == 2) os::futex_wake(&w, 1);
   }
   static void lock_slow(std::atomic<std::uint32_t>& state_, std::uint32_t c) {
-    // Spin briefly: critical sections here are tens of nanoseconds.
-    for (int i = 0; i < 100 && c != 0; ++i) {
+    // Spin briefly: critical sections here are tens of nanoseconds. Watch the word with
+    // plain loads and try the CAS only when it reads unlocked: a CAS on every iteration
+    // would pull the cache line away from the holder, whose unlock then waits for it.
+    for (int i = 0; i < 100; ++i) {
       cpu_relax();
-      c = 0;
-      if (state_.compare_exchange_weak(c, 1, std::memory_order_acquire)) return;
+      c = state_.load(std::memory_order_relaxed);
+      if (c == 0 && state_.compare_exchange_weak(c, 1, std::memory_order_acquire)) return;
     }
     if (c != 2) c = state_.exchange(2, std::memory_order_acquire);
     while (c != 0) {

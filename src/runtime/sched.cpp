@@ -42,13 +42,21 @@
 // before the sleep still counts). The sleeper is not an idle M, so checkdead never calls a
 // program with pending timers deadlocked.
 //
-// Direct yield. yield() with another G ready on the same P switches straight to it instead
-// of going through g0 (one switch instead of two; the yield benchmark halves). The
-// yielding G cannot be queued before the switch (another M could steal and resume it while
-// its registers are still being saved), so the G switched *to* queues it: every point where
-// a goroutine resumes calls finish_switch_in(), which requeues m->pending_requeue. The
-// fast path is skipped when fairness or thread locking needs g0 (the 61st tick, locked
-// goroutines, race mode, exit).
+// Direct switches. yield() with another G ready on the same P switches straight to it
+// instead of going through g0 (one switch instead of two; the yield benchmark halves).
+// The yielding G cannot be queued before the switch (another M could steal and resume it
+// while its registers are still being saved), so the G switched *to* queues it: every
+// point where a goroutine resumes calls finish_switch_in(), which completes the switch
+// for m->pending_g as m->pending_action says. park() does the same when runqget() has a G
+// for this P (typically the one its caller just readied, in runnext: a channel hand-off
+// then costs one switch, not two): the parking G's commit step (e.g. releasing the channel
+// lock) must run only once the G is off its stack, so it is left in m->park_commit and run
+// by the resumed G's finish_switch_in, on the same M, before that G's own code. Until then
+// the parked G is kRunning with m == null and nobody can reach it (it is published only by
+// the commit step), exactly as while g0 runs the commit. The fast paths are skipped when
+// fairness, timers or thread locking need g0 (the 61st tick with work in the global queue
+// or timers pending, locked goroutines, race mode, exit); direct yields also visit g0
+// every 61st time. So due timers wait at most 61 switches of their P.
 //
 // Prefetching. A G sits at the top of its own stack, a page apart from any other, so the
 // first touch of a G that waited in a long queue costs a TLB miss and a cache miss. When a
@@ -79,7 +87,6 @@ void dump_waiting_goroutines(Sched& s) noexcept;  // fault.cpp
 namespace {
 
 constexpr std::uint32_t kRunnextStreakMax = 64;
-thread_local std::uint32_t t_runnext_streak = 0;  // per M (only read on g0)
 
 // ---- Switching ----------------------------------------------------------------------
 
@@ -201,7 +208,13 @@ bool runqputslow(Sched& s, M* m, P* p, G* gp) {
 void runqput(Sched& s, M* m, P* p, G* gp, bool next) {
   if (s.opts.race_randomize && (m->rand.next() & 1) != 0) next = false;
   if (next) {
-    G* old = p->runnext.exchange(gp, std::memory_order_acq_rel);
+    G* old;
+    if (s.single_p) {  // nobody steals: only p's M writes runnext (no RMW needed)
+      old = p->runnext.load(std::memory_order_relaxed);
+      p->runnext.store(gp, std::memory_order_relaxed);
+    } else {
+      old = p->runnext.exchange(gp, std::memory_order_acq_rel);
+    }
     if (old == nullptr) return;
     gp = old;  // the previous runnext goes to the tail of the queue
   }
@@ -216,15 +229,20 @@ bool runq_pop(const Sched& s, P* p, G*& gp) {
 
 G* runqget(const Sched& s, P* p) {
   G* next = p->runnext.load(std::memory_order_relaxed);
-  if (next != nullptr && (t_runnext_streak < kRunnextStreakMax || p->runq.empty())) {
+  if (next != nullptr && (p->runnext_streak < kRunnextStreakMax || p->runq.empty())) {
+    if (s.single_p) {  // no thief can race us for runnext
+      p->runnext.store(nullptr, std::memory_order_relaxed);
+      ++p->runnext_streak;
+      return next;
+    }
     if (p->runnext.compare_exchange_strong(next, nullptr, std::memory_order_acquire)) {
-      ++t_runnext_streak;
+      ++p->runnext_streak;
       return next;
     }
   }
   G* gp = nullptr;
   if (runq_pop(s, p, gp)) {
-    t_runnext_streak = 0;
+    p->runnext_streak = 0;
     return gp;
   }
   // The streak bound skipped runnext but the queue turned out empty (stolen meanwhile).
@@ -610,9 +628,21 @@ void make_runnable(Sched& s, G* gp, bool next) {
 }
 
 void ready(G* gp, bool next) {
-  GStatus expected = GStatus::kWaiting;
-  if (!gp->status.compare_exchange_strong(expected, GStatus::kRunnable, std::memory_order_acq_rel))
+  // A load and a store, no RMW: only one waker can reach a parked G, the one that took it
+  // off a wait queue under the lock that gp's park commit step released after storing
+  // kWaiting (acquire here pairs with that release store, through the lock). The check
+  // catches a ready of a goroutine that is not parked, not two racing readies (a runtime
+  // bug that no caller can commit while the wait-queue rule holds).
+  if (gp->status.load(std::memory_order_acquire) != GStatus::kWaiting)
     base::fatal("runtime: ready of a goroutine that is not waiting");
+  gp->status.store(GStatus::kRunnable, std::memory_order_relaxed);
+  M* m = current_m();
+  if (m != nullptr && m->p != nullptr) {  // make_runnable, with the M at hand
+    Sched& s = *m->sched;
+    runqput(s, m, m->p, gp, next);
+    wakep(s);
+    return;
+  }
   Sched* s = current_sched();
   if (s == nullptr) return;  // the runtime exited; the goroutine was abandoned
   make_runnable(*s, gp, next);
@@ -632,17 +662,37 @@ void begin_exit(Sched& s) {
 
 #define GORT_ALWAYS_INLINE inline __attribute__((always_inline))
 
-// Takes the G to switch to for a direct yield: runnext first, then the queue's head.
+// The commit step of prev's direct park, run by the goroutine it switched to (on the same
+// M, right after the switch): the counterpart of after_run's kPark case.
+GORT_ALWAYS_INLINE void commit_direct_park(M* m, G* prev) {
+  // Release: whoever readies prev (after the commit below publishes it) sees a stopped G.
+  prev->status.store(GStatus::kWaiting, std::memory_order_release);
+  ParkCommit commit = m->park_commit;
+  m->park_commit = nullptr;
+  if (commit != nullptr && !commit(m->park_arg, prev)) {
+    // Cancelled: nobody else saw prev waiting. Run it next, as g0 would run it at once.
+    prev->status.store(GStatus::kRunnable, std::memory_order_relaxed);
+    runqput(*m->sched, m, m->p, prev, true);
+  }
+}
+
+// Every resume point of a goroutine calls this first: it completes a direct switch away
+// from the goroutine that ran before on this M (see "Direct switches" above).
 GORT_ALWAYS_INLINE void finish_switch_in_inline(G* gp) {
   san::asan_finish_switch(gp->asan_fake_stack, nullptr, nullptr);
   M* m = current_m();
-  if (G* prev = m->pending_requeue) {
-    m->pending_requeue = nullptr;
-    if (!m->p->runq.push(prev)) runqput(*m->sched, m, m->p, prev, false);
+  if (G* prev = m->pending_g) {
+    m->pending_g = nullptr;
+    if (m->pending_action == Action::kYield) {
+      if (!m->p->runq.push(prev)) runqput(*m->sched, m, m->p, prev, false);
+    } else {
+      commit_direct_park(m, prev);
+    }
   }
   *m->errno_slot = gp->saved_errno;
 }
 
+// Takes the G to switch to for a direct yield: runnext first, then the queue's head.
 GORT_ALWAYS_INLINE G* take_for_direct_yield(const Sched& s, P* p) {
   G* next = p->runnext.load(std::memory_order_relaxed);
   if (next != nullptr) {
@@ -682,7 +732,8 @@ GORT_ALWAYS_INLINE bool direct_yield(M* m, G* gp) {
   gp->m = nullptr;
   gp->status.store(GStatus::kRunnable, std::memory_order_relaxed);
   gp->saved_errno = *m->errno_slot;
-  m->pending_requeue = gp;
+  m->pending_g = gp;
+  m->pending_action = Action::kYield;
   next->status.store(GStatus::kRunning, std::memory_order_relaxed);
   next->m = m;
   m->curg = next;
@@ -698,8 +749,49 @@ bool try_direct_yield(M* m, G* gp) {
   return direct_yield(m, gp);
 }
 
-void mcall(Action a, ParkCommit commit, void* arg) {
-  M* m = current_m();
+// park() without visiting g0: switches straight to the G that find_runnable would pick
+// from this P's runnext or local queue; the commit step runs in that G's
+// finish_switch_in. Returns false (nothing done) when g0 must decide.
+GORT_ALWAYS_INLINE bool direct_park(M* m, G* gp, ParkCommit commit, void* arg) {
+  Sched& s = *m->sched;
+  P* p = m->p;
+  if (s.opts.race_randomize || gp->lockedm != nullptr) return false;
+  // What find_runnable checks before the local queue: exit, and the 1-in-61 global queue
+  // check (schedtick counts direct switches too, so the check lands as it would on g0).
+  if (s.exiting.load(std::memory_order_relaxed)) return false;
+  if (p->schedtick % 61 == 0 &&
+      (s.runq_size.load(std::memory_order_relaxed) > 0 || p->timers.next_when() != 0))
+    return false;
+  G* next = runqget(s, p);
+  if (next == nullptr) return false;
+  if (next->lockedm != nullptr) {  // needs its own M: let g0 deal with it
+    runqput(s, m, p, next, true);
+    return false;
+  }
+  ++p->schedtick;
+  bump(p->counters.parks);
+  bump(p->counters.switches);
+  const auto sp = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+  if (sp < gp->lowest_sp) gp->lowest_sp = sp;
+  gp->m = nullptr;
+  gp->saved_errno = *m->errno_slot;
+  // gp stays kRunning until commit_direct_park, after the switch.
+  m->pending_g = gp;
+  m->pending_action = Action::kPark;
+  m->park_commit = commit;
+  m->park_arg = arg;
+  next->status.store(GStatus::kRunning, std::memory_order_relaxed);
+  next->m = m;
+  m->curg = next;
+  san::asan_start_switch(&gp->asan_fake_stack, reinterpret_cast<void*>(next->stack.lo),
+                         next->stack.hi - next->stack.lo);
+  san::tsan_switch_to(next->tsan_fiber);
+  gort_switch_context_symmetric(&gp->sp, next->sp, next);
+  finish_switch_in_inline(gp);  // resumed (readied by someone), possibly on another M
+  return true;
+}
+
+GORT_ALWAYS_INLINE void mcall_on(M* m, Action a, ParkCommit commit, void* arg) {
   G* gp = m->curg;
   m->action = a;
   m->park_commit = commit;
@@ -714,6 +806,17 @@ void mcall(Action a, ParkCommit commit, void* arg) {
   gort_switch_context(&gp->sp, m->g0.sp, nullptr);
   // Resumed, possibly on another M: `m` is stale from here on.
   finish_switch_in_inline(gp);
+}
+
+void mcall(Action a, ParkCommit commit, void* arg) {
+  mcall_on(current_m(), a, commit, arg);
+}
+
+void park(detail::WaitReason why, ParkCommit commit, void* arg) {
+  M* m = current_m();
+  G* gp = m->curg;
+  gp->waitreason = why;
+  if (!direct_park(m, gp, commit, arg)) mcall_on(m, Action::kPark, commit, arg);
 }
 
 void schedule_loop(Sched& s, M* m) {

@@ -45,7 +45,8 @@ enum class GStatus : std::uint32_t {
   // valid; the M that dequeues it owns it.
   kRunnable,
   // Executing on g->m, which owns its stack. Only that M changes it (to kRunnable on
-  // yield, kWaiting on park, kDead on exit), always on g0 after the switch away.
+  // yield, kWaiting on park, kDead on exit): on g0 after the switch away, or, for a direct
+  // yield or park, just before the switch (yield) or in the goroutine switched to (park).
   kRunning,
   // Parked, with waitreason set. Owned by whatever data structure it is queued on (a sema
   // bucket, ...); goready() moves it to kRunnable.
@@ -89,8 +90,10 @@ inline constexpr std::size_t kInlineClosureBytes = 192;
 // What a goroutine asked its M's g0 to do after switching away (Go's mcall argument).
 enum class Action : std::uint8_t { kNone, kYield, kPark, kExit };
 
-// A park's commit step: runs on g0 after the goroutine is off its stack. Returning false
-// cancels the park (the goroutine is resumed at once), as Go's gopark unlockf.
+// A park's commit step: runs after the goroutine is off its stack, on g0 or (direct park)
+// at the resume point of the goroutine switched to, on the same M; it must not switch
+// goroutines. Returning false cancels the park (the goroutine is made runnable again at
+// once), as Go's gopark unlockf.
 using ParkCommit = bool (*)(void* arg, G* g);
 
 struct M {
@@ -106,11 +109,15 @@ struct M {
   M* schedlink = nullptr;  // idle M list; guarded by Sched::lock
   std::thread thread;      // not joinable for M0 (the thread that called run())
   base::FastRand rand;
-  // A goroutine that yielded directly to curg and must be requeued by whoever runs next on
-  // this M (see "Direct yield" in sched.cpp).
-  G* pending_requeue = nullptr;
+  // A goroutine that switched directly (G -> G) to curg and is not done yet: whoever
+  // resumes next on this M (finish_switch_in) requeues it (pending_action kYield) or runs
+  // its park commit step, park_commit(park_arg) (kPark). See "Direct switches" in sched.cpp.
+  G* pending_g = nullptr;
+  Action pending_action = Action::kNone;
   // The pending action for g0 (set by the goroutine just before switching to g0).
   Action action = Action::kNone;
+  // A park's commit step and its argument: for g0 (action kPark) or for the goroutine
+  // resumed by a direct park (pending_action kPark).
   ParkCommit park_commit = nullptr;
   void* park_arg = nullptr;
   // This thread's errno. Its address never changes, so the runtime saves and restores a
@@ -144,6 +151,9 @@ struct alignas(base::kCacheLine) P {
   // Direct yields left before one goes through g0, so find_runnable's 1-in-61 global
   // queue check is not bypassed by goroutines that only yield.
   std::uint32_t direct_yield_budget = 61;
+  // Consecutive runnext picks (see "runnext fairness" in sched.cpp). On the P rather than
+  // in a thread_local: a direct park picks on the goroutine's stack, which may migrate.
+  std::uint32_t runnext_streak = 0;
   lockfree::StealRing<G*, kRunQueueSize> runq;
   alignas(base::kCacheLine) std::atomic<G*> runnext{nullptr};
   // Free Gs (with their stacks) owned by this P; a stack of pointers (see gqueue.hpp).
@@ -246,10 +256,9 @@ void gfput(Sched& s, P* p, G* gp);
 void gdestroy(Sched& s, P* p, G* gp);  // on g0 after gp exited
 std::uint64_t next_goid(Sched& s, P* p);
 
-// Park the current goroutine (Go's gopark). Context: goroutine; may switch threads.
-inline void park(detail::WaitReason why, ParkCommit commit, void* arg) {
-  current_m()->curg->waitreason = why;
-  mcall(Action::kPark, commit, arg);
-}
+// Park the current goroutine (Go's gopark): it stops, then commit(arg, g) runs off its
+// stack (on g0, or on the goroutine switched to directly); returning false there cancels
+// the park. Context: goroutine; may switch threads.
+void park(detail::WaitReason why, ParkCommit commit, void* arg);
 
 }  // namespace gort::runtime

@@ -191,6 +191,54 @@ TEST(Chan, ValuesAreMovedNeverCopied) {
   EXPECT_EQ(Tracked::copies.load(), 0);
 }
 
+// Trivially copyable elements are copied as bytes (fixed-size copies for 4, 8 and 16
+// bytes, memcpy otherwise); every size must arrive intact, through the buffer (wrapping
+// around it), from a blocked sender, and to a blocked receiver.
+template <class T>
+void check_trivial_elements(T (*make)(int)) {
+  for (std::size_t cap : {0u, 3u}) {
+    auto ch = gort::make_chan<T>(cap);
+    gort::go([ch, make] {
+      for (int i = 0; i < 50; ++i) ch.send(make(i));
+      ch.close();
+    });
+    int i = 0;
+    for (const T& v : ch) {
+      EXPECT_TRUE(v == make(i)) << "element " << i << " of " << sizeof(T) << " bytes";
+      ++i;
+      if (i % 7 == 0) gort::yield();  // let the sender fill the buffer and block
+    }
+    EXPECT_EQ(i, 50);
+    gort::test::wait_for_other_goroutines();
+  }
+}
+
+TEST(Chan, TriviallyCopyableElementsOfEverySize) {
+  struct Pair {
+    long a, b;
+    bool operator==(const Pair&) const = default;
+  };
+  struct Three {
+    char c[3];
+    bool operator==(const Three&) const = default;
+  };
+  struct Forty {
+    long v[5];
+    bool operator==(const Forty&) const = default;
+  };
+  gort::run(
+      [] {
+        check_trivial_elements<int>([](int i) { return i * 7; });
+        check_trivial_elements<long>([](int i) { return i * 1'000'000'007L; });
+        check_trivial_elements<Pair>([](int i) { return Pair{i, -i}; });
+        check_trivial_elements<Three>([](int i) {
+          return Three{{static_cast<char>(i), static_cast<char>(i + 1), static_cast<char>(i + 2)}};
+        });
+        check_trivial_elements<Forty>([](int i) { return Forty{{i, i + 1, i + 2, i + 3, i + 4}}; });
+      },
+      gort::Options{.procs = 2});
+}
+
 TEST(Chan, BufferedElementsAreDestroyedWithTheChannel) {
   auto counter = std::make_shared<int>(0);
   gort::run([&] {

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -78,6 +79,74 @@ TEST_P(SchedProcs, ManyGoroutinesAllRun) {
       },
       gort::Options{.procs = GetParam()});
   EXPECT_EQ(ran.load(), n);
+}
+
+// Parks that switch straight to the goroutine the parker just readied (direct park: the
+// commit step runs on the goroutine switched to). Race mode turns direct switches off, so
+// this test runs without it, for TSan's sake too. Hand-offs through channels, select, a
+// Mutex and a WaitGroup, plus a goroutine locked to its thread, which a direct park must
+// never switch to (it needs its own M).
+TEST_P(SchedProcs, DirectParkHandOffsStayCorrect) {
+  const long n = static_cast<long>(gort::test::scaled(100'000));
+  gort::run(
+      [&] {
+        auto a = gort::make_chan<long>(), b = gort::make_chan<long>(), c = gort::make_chan<long>();
+        gort::Mutex mu;
+        long shared = 0;
+        gort::WaitGroup done;
+        done.add(3);
+        gort::go([&, a, b] {  // echo a -> b
+          for (long v : a) {
+            mu.lock();
+            ++shared;
+            mu.unlock();
+            b.send(v + 1);
+          }
+          done.done();
+        });
+        gort::go([&, c] {  // locked to its thread, fed through select
+          gort::lock_os_thread();
+          long sum = 0;
+          for (;;) {
+            std::optional<long> got;
+            bool closed = false;
+            gort::select(gort::on_recv(c, [&](std::optional<long> v) {
+              if (v)
+                got = v;
+              else
+                closed = true;
+            }));
+            if (closed) break;
+            sum += *got;
+            gort::WaitGroup inner;  // park, readied by a fresh goroutine
+            inner.add(1);
+            gort::go([&] { inner.done(); });
+            inner.wait();
+          }
+          gort::unlock_os_thread();
+          EXPECT_EQ(sum, n / 10 * (n / 10 - 1) / 2);
+          done.done();
+        });
+        gort::go([&] {  // many goroutines parking on one WaitGroup hand-off chain
+          for (long i = 0; i < n / 10; ++i) {
+            gort::WaitGroup w;
+            w.add(1);
+            gort::go([&] { w.done(); });
+            w.wait();
+          }
+          done.done();
+        });
+        for (long i = 0; i < n; ++i) {
+          a.send(i);
+          ASSERT_EQ(b.recv(), i + 1);
+          if (i < n / 10) c.send(i);
+        }
+        a.close();
+        c.close();
+        done.wait();
+        EXPECT_EQ(shared, n);
+      },
+      gort::Options{.procs = GetParam(), .race_randomize = false});
 }
 
 INSTANTIATE_TEST_SUITE_P(Procs, SchedProcs, ::testing::Values(1, 2, 8));

@@ -76,6 +76,35 @@ TEST(Sleep, OtherGoroutinesRunMeanwhile) {
       gort::Options{.procs = 1});
 }
 
+// Two goroutines handing a value back and forth switch to each other directly, never
+// visiting the scheduler's loop; the P's due timers must still fire.
+TEST(Sleep, WakesWhileOtherGoroutinesPingPongOnTheOnlyP) {
+  gort::run(
+      [] {
+        auto a = gort::make_chan<int>(), b = gort::make_chan<int>();
+        std::atomic<bool> stop{false};
+        std::atomic<long> trips{0};
+        gort::go([a, b] {
+          for (int v : a) b.send(v);
+        });
+        gort::go([&, a, b] {
+          while (!stop.load()) {
+            a.send(1);
+            b.recv();
+            trips.fetch_add(1, std::memory_order_relaxed);
+          }
+          a.close();
+        });
+        const auto t0 = gort::now();
+        gort::sleep(10ms);
+        EXPECT_LT(since(t0), 10ms + kLate);
+        EXPECT_GT(trips.load(), 0);  // they really ran meanwhile
+        stop = true;
+        gort::test::wait_for_other_goroutines();
+      },
+      gort::Options{.procs = 1, .race_randomize = false});
+}
+
 TEST(Sleep, ManySleepersWakeNeverEarlyAndRoughlyInOrderOnOneP) {
   gort::run(
       [] {

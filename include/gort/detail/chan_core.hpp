@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <new>
+#include <type_traits>
 #include <utility>
 
 namespace gort::detail {
@@ -15,6 +16,9 @@ struct ElemOps {
   void (*destroy)(void* p) noexcept;
   std::size_t size;
   std::size_t align;
+  // T is trivially copyable: a move is a byte copy and destroy does nothing, so the runtime
+  // may copy the bytes itself instead of calling through the pointers above.
+  bool trivial;
 };
 
 template <class T>
@@ -23,6 +27,7 @@ inline constexpr ElemOps kElemOps = {
     [](void* p) noexcept { static_cast<T*>(p)->~T(); },
     sizeof(T),
     alignof(T),
+    std::is_trivially_copyable_v<T>,
 };
 
 class ChanCore;  // opaque
