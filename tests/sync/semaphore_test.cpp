@@ -134,8 +134,8 @@ TEST(Semaphore, DoneContextFailsEvenWhenFree) {
 TEST(Semaphore, RequestLargerThanSizeWaitsForTheContext) {
   gort::run([] {
     gort::Semaphore sem(1);
-    auto [ctx, cancel] = gort::with_timeout(gort::background(), 10ms);
     const auto t0 = gort::now();
+    auto [ctx, cancel] = gort::with_timeout(gort::background(), 10ms);
     EXPECT_EQ(sem.acquire(ctx, 2), gort::ContextError::deadline_exceeded);
     EXPECT_GE(gort::now() - t0, 10ms);
     EXPECT_TRUE(sem.try_acquire(1));

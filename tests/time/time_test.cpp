@@ -441,8 +441,8 @@ TEST(Ticker, SlowReceiverMissesTicksInsteadOfBursting) {
 TEST(Ticker, ResetChangesThePeriod) {
   gort::run([] {
     gort::Ticker tk(1h);
-    tk.reset(3ms);
     const auto t0 = gort::now();
+    tk.reset(3ms);
     tk.c().recv();
     tk.c().recv();
     EXPECT_GE(since(t0), 5ms);
