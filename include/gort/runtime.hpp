@@ -16,7 +16,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <exception>
+#include <functional>
 #include <new>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -106,6 +109,49 @@ void go(F&& f, Args&&... args) {
   detail::spawn_commit(slot, body);
 }
 
+namespace detail {
+bool blocking_enter();  // false: not in a goroutine (or already in blocking): call plainly
+void blocking_exit();
+}  // namespace detail
+
+// Runs f, a call that may block its thread for long (a C library, a syscall gort does not
+// wrap), without holding a P: Go's entersyscall/exitsyscall around a cgo call. Other
+// goroutines keep running on the other Ps, and the runtime's monitor (sysmon) hands this
+// goroutine's P to another thread if the call lasts more than ~20 us while there is
+// work. Returns f's result; an exception from f is rethrown after the goroutine is back
+// on a P. Inside f, do not use gort primitives that can park (channels, Mutex, sleep...):
+// f runs on the thread, not as a goroutine. run() waits for calls still in progress to
+// return before it returns. Outside goroutines, simply calls f.
+template <class F>
+std::invoke_result_t<F&&> blocking(F&& f) {
+  using R = std::invoke_result_t<F&&>;
+  static_assert(std::is_void_v<R> || std::is_move_constructible_v<R>,
+                "gort::blocking: f's result must be void or movable");
+  if (!detail::blocking_enter()) return std::invoke(std::forward<F>(f));
+  // The exception is carried out of its handler before the goroutine may move to another
+  // thread (exit can switch threads, and an exception being handled is thread state).
+  std::exception_ptr error;
+  if constexpr (std::is_void_v<R>) {
+    try {
+      std::invoke(std::forward<F>(f));
+    } catch (...) {
+      error = std::current_exception();
+    }
+    detail::blocking_exit();
+    if (error) std::rethrow_exception(error);
+  } else {
+    std::optional<R> result;
+    try {
+      result.emplace(std::invoke(std::forward<F>(f)));
+    } catch (...) {
+      error = std::current_exception();
+    }
+    detail::blocking_exit();
+    if (error) std::rethrow_exception(error);
+    return std::move(*result);
+  }
+}
+
 // runtime.Gosched(): lets other goroutines run; the caller stays runnable.
 void yield();
 // runtime.NumGoroutine(): goroutines that exist now (running, runnable or waiting).
@@ -145,6 +191,7 @@ struct SchedStats {
   std::uint64_t spins = 0;
   std::uint64_t global_queue_gets = 0;
   std::uint64_t thread_wakeups = 0;  // idle Ms woken to run goroutines
+  std::uint64_t sysmon_retakes = 0;  // Ps taken from threads blocked in gort::blocking
   std::vector<ProcStats> per_proc;
 };
 // A snapshot of the running runtime's counters; all zero outside run().

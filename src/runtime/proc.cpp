@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <new>
 #include <numeric>
+#include <thread>
 
 #include "base/fatal.hpp"
 #include "gort/runtime.hpp"
@@ -293,7 +294,10 @@ int run_main(Closure* body, const Options& opts) {
     g1->status.store(GStatus::kRunnable, std::memory_order_relaxed);
     bump(m0.p->counters.created);
     put_runnable_on(*s, m0.p, g1);
+    std::thread sysmon([s] { sysmon_main(*s); });
     schedule_loop(*s, &m0);
+    s->sysmon_note.wakeup();  // exiting is set: sysmon returns
+    sysmon.join();
     wait_for_threads(*s);
     {
       // M0 lives on this frame: take it out of allm before ~Sched deletes the rest.
@@ -394,6 +398,7 @@ SchedStats sched_stats() {
     st.threads = s->mcount;
   }
   st.thread_wakeups = s->thread_wakeups.load(std::memory_order_relaxed);
+  st.sysmon_retakes = s->sysmon_retakes.load(std::memory_order_relaxed);
   for (P* p : s->allp) {
     const PCounters& c = p->counters;
     ProcStats ps;

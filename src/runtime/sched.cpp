@@ -115,7 +115,7 @@ G* execute(M* m, G* gp) {
 void acquirep(M* m, P* p) {
   GORT_CHECK(p != nullptr && p->m == nullptr && m->p == nullptr);
   p->m = m;
-  p->status = PStatus::kRunning;
+  p->status.store(PStatus::kRunning, std::memory_order_relaxed);
   m->p = p;
 }
 
@@ -123,7 +123,7 @@ P* releasep(M* m) {
   P* p = m->p;
   GORT_CHECK(p != nullptr && p->m == m);
   p->m = nullptr;
-  p->status = PStatus::kIdle;
+  p->status.store(PStatus::kIdle, std::memory_order_relaxed);
   m->p = nullptr;
   return p;
 }
@@ -373,9 +373,11 @@ void stopm(Sched& s, M* m) {
   }
 }
 
-// Hands p to another M if it has work, else makes it idle. Go's handoffp.
-void handoffp(Sched& s, P* p) {
-  if (!has_local_work(p) && s.runq_size.load(std::memory_order_relaxed) == 0) {
+// Hands p to another M if it has work (runnable goroutines, or timers nobody else would
+// run), else makes it idle. Go's handoffp.
+void handoffp_impl(Sched& s, P* p) {
+  if (!has_local_work(p) && p->timers.next_when() == 0 &&
+      s.runq_size.load(std::memory_order_relaxed) == 0) {
     LockGuard l(s.lock);
     if (s.runq_size.load(std::memory_order_relaxed) == 0) {
       pidleput(s, p);
@@ -510,7 +512,7 @@ G* find_runnable(Sched& s, M* m) {
 // Context: g0 with a P; m->lockedg is not running. Gives the P away and sleeps until the
 // locked goroutine is runnable and handed back with a P. Go's stoplockedm.
 bool stoplockedm(Sched& s, M* m) {
-  if (m->p != nullptr) handoffp(s, releasep(m));
+  if (m->p != nullptr) handoffp_impl(s, releasep(m));
   {
     LockGuard l(s.lock);
     ++s.nmidlelocked;
@@ -568,6 +570,17 @@ G* after_run(Sched& s, M* m, G* gp) {
     case Action::kExit:
       gdestroy(s, p, gp);
       return nullptr;
+    case Action::kExitSyscall:
+      // Back from a blocking call with no P to run on: queue gp globally and wait for a
+      // P (Go's exitsyscall0). A locked gp waits for its own M: the loop's stoplockedm.
+      gp->m = nullptr;
+      gp->status.store(GStatus::kRunnable, std::memory_order_relaxed);
+      {
+        LockGuard l(s.lock);
+        globrunqput(s, gp);
+      }
+      if (m->lockedg == nullptr) stopm(s, m);
+      return nullptr;
     case Action::kNone:
       break;
   }
@@ -594,6 +607,56 @@ void m_thread_main(Sched* s, M* m) {
 }  // namespace
 
 // ---- Entry points -------------------------------------------------------------------
+
+void handoffp(Sched& s, P* p) {
+  handoffp_impl(s, p);
+}
+
+// ---- Blocking calls (Go's entersyscall/exitsyscall) ---------------------------------
+//
+// blocking(f) leaves the P attached in kSyscall instead of handing it off at once: most
+// calls are short, and taking the P back is one CAS. sysmon retakes a P whose call has
+// lasted a whole sysmon tick (20 us or more) and hands it to another M, so goroutines
+// keep running however long the call blocks. On return the M takes its P back, or any
+// idle P, or else queues its goroutine globally and stops.
+
+bool enter_blocking() {
+  M* m = current_m();
+  if (m == nullptr || m->curg == nullptr || m->p == nullptr) return false;  // plain call
+  P* p = m->p;
+  m->oldp = p;
+  p->m = nullptr;
+  m->p = nullptr;
+  p->syscalltick.fetch_add(1, std::memory_order_relaxed);
+  // Release: sysmon (or whoever wins the CAS back to kIdle) sees the P as we left it.
+  p->status.store(PStatus::kSyscall, std::memory_order_release);
+  Sched& s = *m->sched;
+  if (s.sysmon_sleeping_long.load(std::memory_order_relaxed)) s.sysmon_note.wakeup();
+  return true;
+}
+
+void exit_blocking() {
+  M* m = current_m();
+  P* p = std::exchange(m->oldp, nullptr);
+  Sched& s = *m->sched;
+  PStatus expect = PStatus::kSyscall;
+  if (p->status.compare_exchange_strong(expect, PStatus::kRunning, std::memory_order_acq_rel)) {
+    p->m = m;
+    m->p = p;
+    p->syscalltick.fetch_add(1, std::memory_order_relaxed);
+    return;  // fast path: nobody took it
+  }
+  P* idle = nullptr;
+  if (s.npidle.load(std::memory_order_relaxed) > 0) {
+    LockGuard l(s.lock);
+    idle = pidleget(s);
+  }
+  if (idle != nullptr) {
+    acquirep(m, idle);
+    return;
+  }
+  mcall(Action::kExitSyscall);  // resumes later with a P, maybe on another M
+}
 
 void wakep(Sched& s) {
   // No StoreLoad fence between publishing the G and reading the counters, as in Go: if a
@@ -658,6 +721,7 @@ void begin_exit(Sched& s) {
     s.nmidle = 0;
   }
   for (M* m : ms) m->park.wakeup();
+  s.sysmon_note.wakeup();
 }
 
 #define GORT_ALWAYS_INLINE inline __attribute__((always_inline))
@@ -864,6 +928,15 @@ void put_runnable_on(Sched& s, P* p, G* gp) {
 }  // namespace gort::runtime
 
 namespace gort {
+
+namespace detail {
+bool blocking_enter() {
+  return runtime::enter_blocking();
+}
+void blocking_exit() {
+  runtime::exit_blocking();
+}
+}  // namespace detail
 
 // runtime.Gosched. Defined here, beside the direct-yield fast path it inlines.
 void yield() {

@@ -88,7 +88,7 @@ struct alignas(64) G {
 inline constexpr std::size_t kInlineClosureBytes = 192;
 
 // What a goroutine asked its M's g0 to do after switching away (Go's mcall argument).
-enum class Action : std::uint8_t { kNone, kYield, kPark, kExit };
+enum class Action : std::uint8_t { kNone, kYield, kPark, kExit, kExitSyscall };
 
 // A park's commit step: runs after the goroutine is off its stack, on g0 or (direct park)
 // at the resume point of the goroutine switched to, on the same M; it must not switch
@@ -105,6 +105,7 @@ struct M {
   P* nextp = nullptr;  // a P handed over while this M slept (set before park.wakeup())
   bool spinning = false;
   G* lockedg = nullptr;
+  P* oldp = nullptr;  // the P left in kSyscall while this M is in a blocking() call
   os::Note park;
   M* schedlink = nullptr;  // idle M list; guarded by Sched::lock
   std::thread thread;      // not joinable for M0 (the thread that called run())
@@ -137,14 +138,20 @@ inline void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) {
   c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
 }
 
-enum class PStatus : std::uint8_t { kIdle, kRunning };
+// P status. kSyscall: its M is in a blocking() call and left it attached (Go's
+// _Psyscall); the M takes it back on return unless sysmon retook it meanwhile (a CAS to
+// kIdle by sysmon, or back to kRunning by the returning M: whoever wins owns it).
+enum class PStatus : std::uint8_t { kIdle, kRunning, kSyscall };
 
 struct alignas(base::kCacheLine) P {
   static constexpr std::uint32_t kRunQueueSize = 256;  // Go's runq size
   static constexpr int kLocalFreeMax = 64;             // Go's gfput threshold
 
   int id = 0;
-  PStatus status = PStatus::kIdle;
+  std::atomic<PStatus> status{PStatus::kIdle};
+  // Bumped at every blocking() entry and exit: sysmon retakes a P only if it sees the
+  // same call in progress on two of its ticks (Go's syscalltick).
+  std::atomic<std::uint32_t> syscalltick{0};
   M* m = nullptr;
   P* link = nullptr;  // idle P list; guarded by Sched::lock
   std::uint32_t schedtick = 0;
@@ -200,6 +207,12 @@ struct Sched {
 
   std::atomic<std::uint64_t> goid_gen{1};  // goroutine 1 is main
 
+  // sysmon (sysmon.cpp): a plain thread, not an M. Sleeps on sysmon_note between ticks;
+  // begin_exit and blocking() calls made while it sleeps long wake it.
+  os::Note sysmon_note;
+  std::atomic<bool> sysmon_sleeping_long{false};
+  std::atomic<std::uint64_t> sysmon_retakes{0};  // Ps taken from Ms in blocking calls
+
   Lock gfree_lock;
   // LIFO: the most recently freed G is the likeliest to still be in cache and TLB.
   std::vector<G*> gfree GORT_GUARDED_BY(gfree_lock);
@@ -249,6 +262,16 @@ void begin_exit(Sched& s);
 void start_m0(Sched& s, M* m0);
 // Context: an M holding p. Puts gp (kRunnable) in p's runnext.
 void put_runnable_on(Sched& s, P* p, G* gp);
+
+// Context: g0 without a P. Hands p to an M that runs it, or makes it idle (Go's handoffp).
+void handoffp(Sched& s, P* p);
+// Go's entersyscall/exitsyscall around a blocking foreign call. enter returns false (and
+// does nothing) outside a goroutine or inside another blocking call; exit only follows a
+// true enter, on the same goroutine. Context: goroutine.
+bool enter_blocking();
+void exit_blocking();
+// sysmon's thread body (sysmon.cpp); returns when the runtime exits.
+void sysmon_main(Sched& s);
 
 // ---- Goroutine lifecycle (proc.cpp).
 G* gfget(Sched& s, P* p);  // a free G with a stack (allocates one if none)
