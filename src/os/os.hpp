@@ -9,6 +9,9 @@
 
 namespace gort::os {
 
+// errno: functions here leave the caller's errno unchanged unless they report a failure
+// through it (goroutines run them, and errno is goroutine-local user state).
+
 // ---- Clocks -------------------------------------------------------------------------
 // Monotonic nanoseconds (CLOCK_MONOTONIC). Context: any, async-signal-safe.
 std::int64_t nanotime() noexcept;

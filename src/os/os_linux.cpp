@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "base/fatal.hpp"
+#include "base/keep_errno.hpp"
 #include "os/os.hpp"
 
 #ifndef MADV_GUARD_INSTALL
@@ -32,6 +33,7 @@ std::int64_t nanotime() noexcept {
 
 void futex_wait(std::atomic<std::uint32_t>* addr, std::uint32_t expected,
                 std::int64_t timeout_ns) noexcept {
+  base::KeepErrno keep;
   timespec ts;
   timespec* tsp = nullptr;
   if (timeout_ns >= 0) {
@@ -44,6 +46,7 @@ void futex_wait(std::atomic<std::uint32_t>* addr, std::uint32_t expected,
 }
 
 void futex_wake(std::atomic<std::uint32_t>* addr, int n) noexcept {
+  base::KeepErrno keep;
   syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(addr), FUTEX_WAKE_PRIVATE, n, nullptr,
           nullptr, 0);
 }
@@ -102,19 +105,23 @@ std::size_t page_size() noexcept {
 }
 
 void* reserve_lazy(std::size_t size) noexcept {
+  const int saved_errno = errno;  // kept on success, set on failure
   void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                  -1, 0);
   if (p == MAP_FAILED) return nullptr;
   // Stacks touch one or two pages each: a transparent huge page would commit 2 MiB.
-  madvise(p, size, MADV_NOHUGEPAGE);
+  madvise(p, size, MADV_NOHUGEPAGE);  // may fail (no THP support): harmless
+  errno = saved_errno;
   return p;
 }
 
 void release(void* p, std::size_t size) noexcept {
+  base::KeepErrno keep;
   munmap(p, size);
 }
 
 void decommit(void* p, std::size_t size) noexcept {
+  base::KeepErrno keep;
   madvise(p, size, MADV_DONTNEED);
 }
 
@@ -137,6 +144,7 @@ bool install_guard(void* p, std::size_t size) noexcept {
   }();
   (void)forced;
   int mode = g_guard_mode.load(std::memory_order_relaxed);
+  const int saved_errno = errno;  // restored on success (see base::KeepErrno); set on failure
   if (mode != 0) {
     if (madvise(p, size, MADV_GUARD_INSTALL) == 0) {
       g_guard_mode.store(1, std::memory_order_relaxed);
@@ -145,7 +153,9 @@ bool install_guard(void* p, std::size_t size) noexcept {
     if (errno != EINVAL || mode == 1) return false;
     g_guard_mode.store(0, std::memory_order_relaxed);  // kernel older than 6.13
   }
-  return mprotect(p, size, PROT_NONE) == 0;
+  if (mprotect(p, size, PROT_NONE) != 0) return false;
+  errno = saved_errno;
+  return true;
 }
 
 GuardKind guard_kind() noexcept {

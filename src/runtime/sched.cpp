@@ -77,6 +77,7 @@
 #include <numeric>
 
 #include "base/fatal.hpp"
+#include "base/keep_errno.hpp"
 #include "runtime/context.hpp"
 #include "runtime/fiber_sanitizer.hpp"
 
@@ -332,6 +333,7 @@ void startm(Sched& s, P* p, bool spinning) {
     nm->nextp = p;
   }
   if (fresh) {
+    base::KeepErrno keep;  // often called on a goroutine (go(), ready()): see keep_errno.hpp
     std::thread(m_thread_main, &s, nm).detach();
   } else {
     s.thread_wakeups.fetch_add(1, std::memory_order_relaxed);

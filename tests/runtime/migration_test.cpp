@@ -9,6 +9,7 @@
 #include <cerrno>
 
 #include "gort/gort.hpp"
+#include "os/os.hpp"
 
 namespace {
 thread_local int t_thread_tag = 0;
@@ -67,4 +68,27 @@ TEST(Migration, ErrnoAndThreadLocalsFollowTheRules) {
         EXPECT_EQ(tag_wrong.load(), 0);
       },
       gort::Options{.procs = 2});
+}
+
+// The runtime runs system calls on goroutine stacks (a contended lock waits on a futex,
+// go() may map and guard a new stack slab); one that fails harmlessly must not leave its
+// errno in the goroutine's (found by the test above, rarely, under load: futex EAGAIN).
+TEST(Migration, RuntimeSystemCallsLeaveErrnoAlone) {
+  std::atomic<std::uint32_t> word{1};
+  set_errno(1234);
+  gort::os::futex_wait(&word, 0);  // value differs: EAGAIN inside
+  EXPECT_EQ(get_errno(), 1234);
+  gort::os::futex_wait(&word, 1, 1000);  // times out: ETIMEDOUT inside
+  EXPECT_EQ(get_errno(), 1234);
+  gort::os::futex_wake(&word, 1);
+  EXPECT_EQ(get_errno(), 1234);
+  const std::size_t size = 16 * gort::os::page_size();
+  void* p = gort::os::reserve_lazy(size);
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(get_errno(), 1234);
+  EXPECT_TRUE(gort::os::install_guard(p, gort::os::page_size()));
+  EXPECT_EQ(get_errno(), 1234);
+  gort::os::decommit(static_cast<char*>(p) + gort::os::page_size(), gort::os::page_size());
+  gort::os::release(p, size);
+  EXPECT_EQ(get_errno(), 1234);
 }

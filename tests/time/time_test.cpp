@@ -381,6 +381,7 @@ TEST(AfterFunc, ArmsBalanceFiresAndCancellationsUnderRaces) {
                 if (t.reset(std::chrono::microseconds(r % 50))) cancels.fetch_add(1);
               }
               if (r % 16 == 0) gort::yield();
+              if (r % 32 == 0) gort::sleep(200us);  // let some armings come due and fire
             }
             wg.done();
           });
