@@ -776,6 +776,26 @@ void finish_switch_in(G* gp) {
   finish_switch_in_inline(gp);
 }
 
+// The tail both direct paths share: gp, its pending action recorded in m, hands this M
+// to next, a G taken from this P's queues. Returns when gp is resumed, on any M.
+GORT_ALWAYS_INLINE void switch_directly(M* m, P* p, G* gp, G* next) {
+  ++p->schedtick;
+  bump(p->counters.switches);
+  const auto sp = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+  if (sp < gp->lowest_sp) gp->lowest_sp = sp;
+  gp->m = nullptr;
+  gp->saved_errno = *m->errno_slot;
+  m->pending_g = gp;
+  next->status.store(GStatus::kRunning, std::memory_order_relaxed);
+  next->m = m;
+  m->curg = next;
+  san::asan_start_switch(&gp->asan_fake_stack, reinterpret_cast<void*>(next->stack.lo),
+                         next->stack.hi - next->stack.lo);
+  san::tsan_switch_to(next->tsan_fiber);
+  gort_switch_context_symmetric(&gp->sp, next->sp, next);
+  finish_switch_in_inline(gp);
+}
+
 GORT_ALWAYS_INLINE bool direct_yield(M* m, G* gp) {
   Sched& s = *m->sched;
   P* p = m->p;
@@ -790,24 +810,10 @@ GORT_ALWAYS_INLINE bool direct_yield(M* m, G* gp) {
     runqput(s, m, p, next, true);
     return false;
   }
-  ++p->schedtick;
   bump(p->counters.yields);
-  bump(p->counters.switches);
-  const auto sp = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
-  if (sp < gp->lowest_sp) gp->lowest_sp = sp;
-  gp->m = nullptr;
   gp->status.store(GStatus::kRunnable, std::memory_order_relaxed);
-  gp->saved_errno = *m->errno_slot;
-  m->pending_g = gp;
   m->pending_action = Action::kYield;
-  next->status.store(GStatus::kRunning, std::memory_order_relaxed);
-  next->m = m;
-  m->curg = next;
-  san::asan_start_switch(&gp->asan_fake_stack, reinterpret_cast<void*>(next->stack.lo),
-                         next->stack.hi - next->stack.lo);
-  san::tsan_switch_to(next->tsan_fiber);
-  gort_switch_context_symmetric(&gp->sp, next->sp, next);
-  finish_switch_in_inline(gp);  // resumed, possibly on another M
+  switch_directly(m, p, gp, next);
   return true;
 }
 
@@ -834,26 +840,12 @@ GORT_ALWAYS_INLINE bool direct_park(M* m, G* gp, ParkCommit commit, void* arg) {
     runqput(s, m, p, next, true);
     return false;
   }
-  ++p->schedtick;
   bump(p->counters.parks);
-  bump(p->counters.switches);
-  const auto sp = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
-  if (sp < gp->lowest_sp) gp->lowest_sp = sp;
-  gp->m = nullptr;
-  gp->saved_errno = *m->errno_slot;
   // gp stays kRunning until commit_direct_park, after the switch.
-  m->pending_g = gp;
   m->pending_action = Action::kPark;
   m->park_commit = commit;
   m->park_arg = arg;
-  next->status.store(GStatus::kRunning, std::memory_order_relaxed);
-  next->m = m;
-  m->curg = next;
-  san::asan_start_switch(&gp->asan_fake_stack, reinterpret_cast<void*>(next->stack.lo),
-                         next->stack.hi - next->stack.lo);
-  san::tsan_switch_to(next->tsan_fiber);
-  gort_switch_context_symmetric(&gp->sp, next->sp, next);
-  finish_switch_in_inline(gp);  // resumed (readied by someone), possibly on another M
+  switch_directly(m, p, gp, next);
   return true;
 }
 
