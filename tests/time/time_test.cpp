@@ -170,8 +170,9 @@ TEST(Sleep, HundredThousandSleepersUseNoExtraThreads) {
         }
         wg.wait();
         EXPECT_EQ(woke.load(), n);
-        // M0 plus at most one M per other P (spinning/idle): never one per sleeper.
-        EXPECT_LE(gort::sched_stats().threads, 2 + 1);
+        // A few Ms, never one per sleeper: M0, one per other P, the timer sleeper (not an
+        // idle M, so waking an idle P may start one more) and a spare.
+        EXPECT_LE(gort::sched_stats().threads, 2 + 3);
       },
       gort::Options{.procs = 2});
 }
