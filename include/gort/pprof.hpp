@@ -52,4 +52,13 @@ decltype(auto) do_with_labels(const LabelSet& labels, F&& f) {
   return std::forward<F>(f)();
 }
 
+// runtime.SetBlockProfileRate: the "block" profile samples blocking events (channel
+// operations, select, sync waits) of about rate nanoseconds: 1 records every event, 0
+// (the default) turns it off. Sleeps and I/O waits are not blocking, as in Go.
+void set_block_profile_rate(int rate);
+// runtime.SetMutexProfileFraction: the "mutex" profile records 1 in rate contention events
+// on gort::Mutex and RWMutex (the time waiters waited, at the unlocker's stack); 0 turns it
+// off. Returns the previous rate; a negative rate only reads it.
+int set_mutex_profile_fraction(int rate);
+
 }  // namespace gort::pprof
