@@ -4,6 +4,7 @@
 #include "gort/chan.hpp"
 #include "gort/context.hpp"
 #include "gort/errgroup.hpp"
+#include "gort/pprof.hpp"
 #include "gort/runtime.hpp"
 #include "gort/select.hpp"
 #include "gort/semaphore.hpp"
