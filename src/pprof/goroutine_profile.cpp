@@ -210,7 +210,9 @@ void write_profile(std::string_view name, std::ostream& out, int debug) {
 }
 
 std::vector<ProfileInfo> profiles() {
-  return {ProfileInfo{"goroutine", num_goroutine(), "Stack traces of all current goroutines."}};
+  return {ProfileInfo{"goroutine", num_goroutine(),
+                      "Stack traces of all current goroutines. Use debug=2 as a query parameter to "
+                      "export in the same format as an unrecovered panic."}};
 }
 
 }  // namespace gort::pprof
