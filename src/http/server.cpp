@@ -92,14 +92,24 @@ Time deadline_after(std::chrono::nanoseconds d) {
 
 // ---- responses
 
-// RFC 7231 IMF-fixdate, as Go's Date header.
-std::string http_date() {
+// RFC 7231 IMF-fixdate, as Go's Date header; formatted once a second per thread. The
+// thread_local is read and written only inside this function, which never parks, so the
+// goroutine cannot move to another thread in between (runtime.hpp, "Thread-local state").
+__attribute__((noinline)) std::string http_date() {
+  struct Cache {
+    std::time_t second = -1;
+    char text[40];
+    std::size_t size = 0;
+  };
+  thread_local Cache cache;
   const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[64];
-  const std::size_t n = std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-  return std::string(buf, n);
+  if (t != cache.second) {
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    cache.size = std::strftime(cache.text, sizeof cache.text, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    cache.second = t;
+  }
+  return std::string(cache.text, cache.size);
 }
 
 bool valid_field(std::string_view name, std::string_view value) {
