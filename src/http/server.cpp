@@ -12,7 +12,8 @@
 // A connection's life (one goroutine, serve_conn):
 //   await: state kIdle, read deadline = read-header timeout (first request) or idle
 //          timeout (later ones); wait for the first byte, then CAS kIdle -> kActive
-//   read:  read deadline = start + read-header timeout; Beast reads the header; the body
+//   read:  read deadline = start + read-header timeout (start: the accept for the first
+//          request, the first byte for later ones); Beast reads the header; the body
 //          is read under the read timeout (if any), after answering "Expect: 100-continue"
 //   serve: write deadline = now + write timeout; the handler runs; the response is written
 //   loop while both sides keep the connection alive and the server is not shutting down.
@@ -254,8 +255,12 @@ class ConnServer {
       remote_.clear();
     }
     bool graceful = false;
+    // The first request's header deadline counts from the accept, later ones' from their
+    // first byte (Go's ReadHeaderTimeout).
+    Time start = now();
     for (bool first = true; await_request(first); first = false) {
-      const Outcome o = serve_one();
+      if (!first) start = now();
+      const Outcome o = serve_one(start);
       if (o != Outcome::kKeepAlive) {
         graceful = o == Outcome::kCloseGracefully;
         break;
@@ -305,9 +310,8 @@ class ConnServer {
 
   // Reads one request into r. 0 on success, else the error status to answer (or -1 to
   // close silently).
-  int read_request(Request& r, bool& keep_alive) {
+  int read_request(Time start, Request& r, bool& keep_alive) {
     const ServerOptions& o = st_.opts;
-    const Time start = now();
     Parser p;
     p.header_limit(static_cast<std::uint32_t>(std::min<std::uint64_t>(
         o.max_header_bytes + 4096, std::numeric_limits<std::uint32_t>::max())));
@@ -316,7 +320,9 @@ class ConnServer {
     } else {
       p.body_limit(o.max_body_bytes);
     }
-    Time header_deadline = deadline_after(o.read_header_timeout);
+    Time header_deadline = o.read_header_timeout > std::chrono::nanoseconds::zero()
+                               ? start + o.read_header_timeout
+                               : Time{};
     const Time read_deadline =
         o.read_timeout > std::chrono::nanoseconds::zero() ? start + o.read_timeout : Time{};
     if (read_deadline != Time{} && (header_deadline == Time{} || read_deadline < header_deadline))
@@ -344,10 +350,10 @@ class ConnServer {
     return to_request(p.release(), remote_, r) ? 0 : 400;
   }
 
-  Outcome serve_one() {
+  Outcome serve_one(Time start) {
     Request r;
     bool keep_alive = false;
-    const int failed = read_request(r, keep_alive);
+    const int failed = read_request(start, r, keep_alive);
     if (failed < 0) return Outcome::kCloseNow;
     if (failed > 0) {
       write_error_and_close(c_, failed);

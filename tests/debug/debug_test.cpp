@@ -90,7 +90,7 @@ TEST(DebugServer, UnknownAndUnsupportedProfiles) {
     EXPECT_NE(r.body.find("debug=0"), std::string::npos) << r.body;
     r = fetch(addr, "/debug/pprof/cmdline");
     EXPECT_EQ(r.status, 200);
-    EXPECT_NE(r.body.find("debug_test"), std::string::npos) << r.body;
+    EXPECT_NE(r.body.find("debug_server_test"), std::string::npos) << r.body;
   });
 }
 

@@ -1,10 +1,14 @@
 // gort::http: the server over real loopback connections (keep-alive, pipelining, bodies,
 // HTTP/1.0, malformed input, limits, timeouts, shutdown) and the router on its own.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "gort/gort.hpp"
 #include "http/http_client.hpp"
@@ -264,6 +268,39 @@ TEST(HttpServer, ShutdownClosesIdleConnectionsAndReturns) {
         gort::test::wait_for_other_goroutines();
       },
       gort::Options{.procs = 2});
+}
+
+// Running out of file descriptors makes accept() fail with EMFILE: the server backs off
+// and goes on accepting once descriptors are free again (Go's http.Server does the same).
+TEST(HttpServer, AcceptSurvivesRunningOutOfFileDescriptors) {
+  with_server([](const std::string& addr) {
+    rlimit old{};
+    ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &old), 0);
+    int open_fds = 0;
+    for (int fd = 0; fd < 4096; ++fd)
+      if (fcntl(fd, F_GETFD) != -1) ++open_fds;
+    rlimit low = old;
+    low.rlim_cur = static_cast<rlim_t>(open_fds + 8);
+    ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+    std::vector<std::unique_ptr<RawClient>> clients;
+    bool exhausted = false;
+    for (int i = 0; i < 16 && !exhausted; ++i) {
+      try {
+        clients.push_back(std::make_unique<RawClient>(addr));
+      } catch (const std::system_error&) {
+        exhausted = true;  // our own dial hit the limit too
+      }
+      gort::sleep(5ms);  // let the server try to accept
+    }
+    gort::sleep(50ms);  // the server's accept hits EMFILE and backs off meanwhile
+    clients.clear();
+    ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
+    EXPECT_TRUE(exhausted);
+    RawClient c(addr);
+    auto r = c.roundtrip(get_request("/after"));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+  });
 }
 
 TEST(HttpServeMux, ExactPrefixLongestMatchRedirectAndNotFound) {
