@@ -16,13 +16,15 @@
 //   goroutine 18 [chan receive]:
 //   worker(gort::Chan<int>)
 //   	?:0 +0x27
+//   created by main
+//   	?:0 +0x3f
 //   (blank line)
 // The calling goroutine first, as "[running]"; a goroutine running on another thread gets
-// Go's "goroutine running on other thread; stack unavailable".
-//
+// Go's "goroutine running on other thread; stack unavailable". Each ends, as in Go, with
+// "created by <function>" and its location (the go statement), as Go prints it.
 // Hidden frames are the runtime's own (gort::runtime, gort::detail, this file, the switch
-// and trampoline), as Go hides runtime.* frames. Not yet: ", N minutes" for long waits and
-// "created by" lines (the G records neither its wait start nor its creator's pc).
+// and trampoline), as Go hides runtime.* frames. Not yet: ", N minutes" for long waits (the
+// G does not record when it parked: a clock read on every park is not worth it).
 #include <algorithm>
 #include <cstdio>
 #include <map>
@@ -120,20 +122,46 @@ void write_function(std::ostream& out, const std::string& fn) {
   }
 }
 
+void write_location(std::ostream& out, std::uintptr_t pc, const symbolize::Symbol& s) {
+  out << "\n\t?:0 +";
+  write_hex(out, s.function.empty() ? pc - 1 : s.function_offset);
+  out << "\n";
+}
+
+// A demangled name without its final parameter list (and qualifiers after it):
+// "ns::f(int) const" -> "ns::f"; template arguments and lambdas inside stay whole.
+std::string without_parameters(const std::string& fn) {
+  const std::size_t close = fn.rfind(')');
+  if (close == std::string::npos) return fn;
+  int depth = 0;
+  for (std::size_t i = close + 1; i-- > 0;) {
+    if (fn[i] == ')') ++depth;
+    if (fn[i] == '(' && --depth == 0) return fn.substr(0, i);
+  }
+  return fn;
+}
+
+// Go's "created by main.main" (the function, without its parameter list), then where.
+void write_created_by(std::ostream& out, std::uintptr_t gopc, SymbolCache& syms) {
+  const symbolize::Symbol& s = syms.at(gopc);
+  const std::string name = without_parameters(display_name(s.function));
+  out << "created by " << (name.empty() ? "?" : name);
+  write_location(out, gopc, s);
+}
+
 void write_stack(std::ostream& out, const GoroutineTrace& t, SymbolCache& syms) {
   write_header(out, t);
   if (!t.frames_known) {
     out << "\tgoroutine running on other thread; stack unavailable\n";
-    return;
+  } else {
+    for (std::uintptr_t pc : t.pcs) {
+      const symbolize::Symbol& s = syms.at(pc);
+      if (hidden(s.function)) continue;
+      write_function(out, display_name(s.function));
+      write_location(out, pc, s);
+    }
   }
-  for (std::uintptr_t pc : t.pcs) {
-    const symbolize::Symbol& s = syms.at(pc);
-    if (hidden(s.function)) continue;
-    write_function(out, display_name(s.function));
-    out << "\n\t?:0 +";
-    write_hex(out, s.function.empty() ? pc - 1 : s.function_offset);
-    out << "\n";
-  }
+  if (t.gopc != 0) write_created_by(out, t.gopc, syms);
 }
 
 void write_all_stacks(std::ostream& out) {

@@ -81,6 +81,9 @@ struct alignas(64) G {
   GLocals* locals = nullptr;
   void* tsan_fiber = nullptr;
   void* asan_fake_stack = nullptr;
+  // Return address of the go statement that created it (Go's gopc), for "created by" in
+  // goroutine dumps; 0 for main.
+  std::uintptr_t gopc = 0;
   bool is_main = false;
 };
 

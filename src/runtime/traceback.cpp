@@ -48,6 +48,7 @@ struct GView {
   std::uintptr_t sp;
   Range stack;
   bool locked;
+  std::uintptr_t gopc;
 };
 
 GORT_UNINSTRUMENTED GView read_g(const G* gp) {
@@ -59,6 +60,7 @@ GORT_UNINSTRUMENTED GView read_g(const G* gp) {
   v.sp = reinterpret_cast<std::uintptr_t>(gp->sp);
   v.stack = Range{gp->stack.lo, gp->stack.hi};
   v.locked = gp->lockedm != nullptr;
+  v.gopc = gp->gopc;
   std::atomic_signal_fence(std::memory_order_seq_cst);
   return v;
 }
@@ -86,6 +88,7 @@ bool trace_other(const G* gp, int max_frames, GoroutineTrace* out) {
     out->id = before.id;
     out->status = before.status;
     out->locked = before.locked;
+    out->gopc = before.gopc;
     out->waitreason =
         before.status == GStatus::kWaiting ? before.waitreason : detail::WaitReason::kNone;
     out->pcs.clear();
@@ -138,6 +141,7 @@ std::vector<GoroutineTrace> trace_goroutines(Sched& s, int max_frames) {
     t.status = GStatus::kRunning;
     t.is_current = true;
     t.locked = self->lockedm != nullptr;
+    t.gopc = self->gopc;
     t.frames_known = true;
     t.pcs = trace_self(max_frames);
     out.push_back(std::move(t));

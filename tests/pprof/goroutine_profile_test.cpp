@@ -113,6 +113,10 @@ TEST(GoroutineProfile, Debug2ShowsIdsStatesAndWaitReasons) {
         EXPECT_NE(block.find("profile_marker_recv(gort::Chan<int>)\n\t?:0 +0x"), std::string::npos)
             << block;
         EXPECT_EQ(block.find("gort::runtime::"), std::string::npos) << block;  // hidden
+        // Created by this test's body (the lambda holding the go statement).
+        EXPECT_NE(block.find("\ncreated by GoroutineProfile_Debug2ShowsIdsStatesAndWaitReasons"),
+                  std::string::npos)
+            << block;
         ch.send(1);
         mu.unlock();
         never.done();
