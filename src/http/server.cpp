@@ -371,6 +371,8 @@ class ConnServer {
       error(w, 500, "Internal Server Error");
       keep_alive = false;
     }
+    if (auto conn = w.headers.get("Connection"); conn && iequals(*conn, "close"))
+      keep_alive = false;  // the handler asked to close, as Go honours
     if (st_.shutting_down.load()) keep_alive = false;
     bool written = true;
     try {

@@ -173,6 +173,21 @@ TEST(HttpServer, Http10ClosesUnlessKeepAliveAsked) {
   });
 }
 
+TEST(HttpServer, HandlerCanCloseTheConnection) {
+  auto h = [](const gort::http::Request&, gort::http::Response& w) {
+    w.headers.set("Connection", "close");
+    w.write("last");
+  };
+  with_server({}, h, [](const std::string& addr) {
+    RawClient c(addr);
+    auto r = c.roundtrip(get_request("/"));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->body, "last");
+    EXPECT_TRUE(r->has("Connection: close")) << r->head;
+    EXPECT_TRUE(c.closed_by_server());
+  });
+}
+
 TEST(HttpServer, HandlerExceptionGives500AndServerContinues) {
   auto h = [](const gort::http::Request& r, gort::http::Response& w) {
     if (r.path == "/throw") throw std::runtime_error("boom");
