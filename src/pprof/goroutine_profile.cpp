@@ -69,7 +69,8 @@ class SymbolCache {
 // it is the goroutine's body (the user's lambda, often inlined into it).
 bool hidden(const std::string& fn) {
   static constexpr std::string_view kPrefixes[] = {
-      "gort::runtime::", "gort::detail::", "gort::pprof::", "gort_"};
+      "gort::runtime::", "gort::detail::", "gort::pprof::", "gort_context_trampoline",
+      "gort_switch_context"};
   if (fn.rfind("gort::detail::BoundCall<", 0) == 0) return false;
   return std::any_of(std::begin(kPrefixes), std::end(kPrefixes),
                      [&](std::string_view p) { return fn.compare(0, p.size(), p) == 0; });
