@@ -39,6 +39,44 @@ class Note {
   std::atomic<std::uint32_t> key_{0};
 };
 
+// ---- I/O readiness (epoll) ------------------------------------------------------------
+// An edge-triggered readiness poller for the netpoller (runtime/netpoll.cpp). Every
+// registered fd carries an opaque tag that comes back with its events. wait() may be
+// interrupted from any thread by wake(); wakes that arrive while nobody waits are not lost
+// (the next wait returns at once) and several wakes collapse into one.
+struct PollEvent {
+  void* tag;
+  bool readable;  // readable, peer hung up, or error: a reader should retry
+  bool writable;  // writable, hung up, or error: a writer should retry
+};
+
+class Poller {
+ public:
+  Poller() = default;
+  Poller(const Poller&) = delete;
+  Poller& operator=(const Poller&) = delete;
+  ~Poller();
+
+  // Creates the kernel objects. Returns false (errno set) on failure.
+  bool open() noexcept;
+  // Registers fd for read and write readiness, edge-triggered. Returns 0 or an errno.
+  int add(int fd, void* tag) noexcept;
+  // Unregisters fd (before it is closed). Returns 0 or an errno.
+  int remove(int fd) noexcept;
+  // Waits up to timeout_ns (<0: forever, 0: just look) for events; fills at most max of
+  // them into out and returns how many. A wake() ends the wait early (returns 0 events if
+  // nothing else happened). Nanosecond timeouts where the kernel has epoll_pwait2, else
+  // rounded up to milliseconds.
+  int wait(std::int64_t timeout_ns, PollEvent* out, int max) noexcept;
+  // Makes a current or the next wait() return. Any thread; async-signal-safe.
+  void wake() noexcept;
+
+ private:
+  int epfd_ = -1;
+  int wakefd_ = -1;  // an eventfd, registered with a null tag
+  std::atomic<bool> wake_pending_{false};
+};
+
 // ---- Threads ------------------------------------------------------------------------
 // The kernel thread id of the caller (gettid). Never cached by the compiler across a
 // goroutine switch (it is an out-of-line call).

@@ -3,11 +3,14 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
@@ -236,6 +239,97 @@ AltStack::~AltStack() {
     sigaltstack(&ss, nullptr);
   }
   munmap(mem_, size_);
+}
+
+}  // namespace gort::os
+
+// ---- Poller -------------------------------------------------------------------------
+
+namespace gort::os {
+
+namespace {
+
+// epoll_pwait2 (Linux 5.11) takes a timespec; older kernels (and qemu-user) answer ENOSYS
+// and we fall back to epoll_wait's milliseconds, rounded up so a timer is never run early.
+int epoll_wait_ns(int epfd, epoll_event* evs, int max, std::int64_t timeout_ns) noexcept {
+  static std::atomic<bool> no_pwait2{false};
+  if (timeout_ns > 0 && !no_pwait2.load(std::memory_order_relaxed)) {
+    timespec ts{static_cast<time_t>(timeout_ns / 1'000'000'000),
+                static_cast<long>(timeout_ns % 1'000'000'000)};
+#ifdef SYS_epoll_pwait2
+    const long n = syscall(SYS_epoll_pwait2, epfd, evs, max, &ts, nullptr, 0);
+    if (n >= 0 || errno != ENOSYS) return static_cast<int>(n);
+#endif
+    no_pwait2.store(true, std::memory_order_relaxed);
+  }
+  int ms = -1;
+  if (timeout_ns == 0) ms = 0;
+  if (timeout_ns > 0)
+    ms = static_cast<int>(std::min<std::int64_t>((timeout_ns + 999'999) / 1'000'000, INT_MAX));
+  return epoll_wait(epfd, evs, max, ms);
+}
+
+}  // namespace
+
+Poller::~Poller() {
+  if (epfd_ >= 0) close(epfd_);
+  if (wakefd_ >= 0) close(wakefd_);
+}
+
+bool Poller::open() noexcept {
+  epfd_ = epoll_create1(EPOLL_CLOEXEC);
+  if (epfd_ < 0) return false;
+  wakefd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wakefd_ < 0) return false;
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = nullptr;
+  return epoll_ctl(epfd_, EPOLL_CTL_ADD, wakefd_, &ev) == 0;
+}
+
+int Poller::add(int fd, void* tag) noexcept {
+  base::KeepErrno keep;
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.data.ptr = tag;
+  return epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : errno;
+}
+
+int Poller::remove(int fd) noexcept {
+  base::KeepErrno keep;
+  epoll_event ev{};
+  return epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, &ev) == 0 ? 0 : errno;
+}
+
+int Poller::wait(std::int64_t timeout_ns, PollEvent* out, int max) noexcept {
+  base::KeepErrno keep;
+  constexpr int kBatch = 128;
+  epoll_event evs[kBatch];
+  const int n = epoll_wait_ns(epfd_, evs, std::min(max, kBatch), timeout_ns);
+  int k = 0;
+  for (int i = 0; i < n; ++i) {
+    if (evs[i].data.ptr == nullptr) {  // our eventfd: consume the wake
+      std::uint64_t v = 0;
+      [[maybe_unused]] const ssize_t r = read(wakefd_, &v, sizeof v);
+      wake_pending_.store(false, std::memory_order_release);
+      continue;
+    }
+    const std::uint32_t e = evs[i].events;
+    const bool hup_or_err = (e & (EPOLLHUP | EPOLLERR)) != 0;
+    out[k].tag = evs[i].data.ptr;
+    out[k].readable = hup_or_err || (e & (EPOLLIN | EPOLLRDHUP)) != 0;
+    out[k].writable = hup_or_err || (e & EPOLLOUT) != 0;
+    ++k;
+  }
+  return k;
+}
+
+void Poller::wake() noexcept {
+  // One write per wait is enough (Go's netpollWakeSig): later wakes see the pending one.
+  if (wake_pending_.exchange(true, std::memory_order_acq_rel)) return;
+  base::KeepErrno keep;
+  const std::uint64_t one = 1;
+  [[maybe_unused]] const ssize_t r = write(wakefd_, &one, sizeof one);
 }
 
 }  // namespace gort::os

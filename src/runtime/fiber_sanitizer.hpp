@@ -60,6 +60,20 @@ inline void asan_unpoison([[maybe_unused]] void* p, [[maybe_unused]] std::size_t
 #endif
 }
 
+// Happens-before edges TSan cannot see, e.g. through the kernel (an fd registered with
+// epoll on one thread, its event handled on another): release on the sending side,
+// acquire on the receiving side, on the same address.
+inline void tsan_release([[maybe_unused]] void* addr) {
+#if GORT_TSAN
+  __tsan_release(addr);
+#endif
+}
+inline void tsan_acquire([[maybe_unused]] void* addr) {
+#if GORT_TSAN
+  __tsan_acquire(addr);
+#endif
+}
+
 inline void* tsan_current_fiber() {
 #if GORT_TSAN
   return __tsan_get_current_fiber();

@@ -21,6 +21,7 @@
 #include "gort/runtime.hpp"
 #include "runtime/context.hpp"
 #include "runtime/fiber_sanitizer.hpp"
+#include "runtime/netpoll.hpp"
 #include "runtime/sched.hpp"
 
 namespace gort::runtime {
@@ -189,9 +190,11 @@ Sched::Sched(const Options& resolved) : opts(resolved), stacks(resolved.stack_si
   }
   for (int i = 1; i <= gomaxprocs; ++i)
     if (std::gcd(i, gomaxprocs) == 1) steal_strides.push_back(static_cast<std::uint32_t>(i));
+  netpoll_init(*this);
 }
 
 Sched::~Sched() {
+  netpoll_shutdown(*this);
   for (P* p : allp) delete p;
   LockGuard l(lock);
   for (M* m : allm) delete m;

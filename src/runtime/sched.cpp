@@ -30,17 +30,19 @@
 // on its own running P (or the global queue, under the lock the stopping M also takes), so
 // a missed wakeup delays parallelism, never progress.
 //
-// Sleeping until the next timer (Go's findrunnable blocking in netpoll(delay)). Timers
-// live in per-P heaps (timer.cpp); each M runs its own P's due timers whenever it looks
-// for work, and all Ps' before it goes idle. An M going idle while timers are pending
-// becomes *the* timer sleeper (at most one) and sleeps on its Note until the earliest
-// timer of any P; other idle Ms stop as usual. The hazard is oversleeping: a timer armed
-// earlier than the sleeper's deadline. The sleeper publishes sleep_until = INT64_MAX
-// before scanning the heaps and the deadline after, and an arm compares its time with
-// sleep_until after pushing (both seq_cst): either the scan sees the new timer, or the
-// arm sees a later deadline and wakes the sleeper (Note wakeups are sticky, so a wakeup
-// before the sleep still counts). The sleeper is not an idle M, so checkdead never calls a
-// program with pending timers deadlocked.
+// Sleeping until the next timer or I/O (Go's findrunnable blocking in netpoll(delay)).
+// Timers live in per-P heaps (timer.cpp); each M runs its own P's due timers whenever it
+// looks for work, and all Ps' before it goes idle. An M going idle while timers are
+// pending or goroutines wait for I/O becomes *the* sleeper (at most one) and blocks in the
+// netpoller (netpoll.cpp) until the earliest timer of any P or an I/O event; other idle Ms
+// stop as usual. Before stealing, find_runnable polls the network without blocking when
+// nobody blocks in it. The hazard is oversleeping: a timer armed earlier than the
+// sleeper's deadline. The sleeper publishes sleep_until = INT64_MAX before scanning the
+// heaps and the deadline after, and an arm compares its time with sleep_until after
+// pushing (both seq_cst): either the scan sees the new timer, or the arm sees a later
+// deadline and breaks the poll (netpoll_break's eventfd write is sticky, so a break before
+// the wait still counts). The sleeper is not an idle M, so checkdead never calls a program
+// with pending timers or I/O waiters deadlocked.
 //
 // Direct switches. yield() with another G ready on the same P switches straight to it
 // instead of going through g0 (one switch instead of two; the yield benchmark halves).
@@ -80,6 +82,7 @@
 #include "base/keep_errno.hpp"
 #include "runtime/context.hpp"
 #include "runtime/fiber_sanitizer.hpp"
+#include "runtime/netpoll.hpp"
 
 namespace gort::runtime {
 
@@ -88,6 +91,7 @@ void dump_waiting_goroutines(Sched& s) noexcept;  // fault.cpp
 namespace {
 
 constexpr std::uint32_t kRunnextStreakMax = 64;
+constexpr int kNetpollBatch = 128;  // goroutines readied per netpoll() call, at most
 
 // ---- Switching ----------------------------------------------------------------------
 
@@ -346,7 +350,8 @@ void checkdead(Sched& s) GORT_REQUIRES(s.lock) {
   const int running = s.mcount - s.nmidle - s.nmidlelocked;
   if (running > 0) return;
   if (running < 0) base::fatal("runtime: checkdead: inconsistent M counts");
-  // Every M is asleep and nothing (no timer, no I/O yet) can wake one: Go's verdict.
+  // Every M is asleep, so none waits for a timer or I/O (that M, the sleeper, is not
+  // counted idle): nothing can wake anyone. Go's verdict.
   base::raw_write("fatal error: all goroutines are asleep - deadlock!\n\n");
   dump_waiting_goroutines(s);
   base::die();
@@ -423,34 +428,36 @@ void check_timers(P* p) {
   if (next <= now) run_timers(p->timers, now);
 }
 
-// The caller found nothing to run and gave up its P (Go's findrunnable tail, with
-// netpoll(delay) replaced by a timed sleep). Becomes the timer sleeper if there are
-// timers and nobody sleeps for them; sleeps until the earliest or until woken. Returns
-// true holding a P (look for work again), false to stop.
-bool sleep_until_next_timer(Sched& s, M* m) {
-  if (earliest_timer(s) == 0) return false;
+// The caller found nothing to run and gave up its P (Go's findrunnable tail, blocking in
+// netpoll(delay)). Becomes the sleeper if there are timers or goroutines waiting for I/O
+// and nobody sleeps for them yet: blocks in the netpoller until the earliest timer, an
+// I/O event, or netpoll_break. Returns true holding a P (look for work again), false to
+// stop.
+bool sleep_in_netpoll(Sched& s, M* m) {
+  const bool io = netpoll_has_waiters(s);
+  if (!io && earliest_timer(s) == 0) return false;
   {
     LockGuard l(s.lock);
     if (s.exiting.load(std::memory_order_relaxed)) return false;
     if (s.timer_sleeper != nullptr) {
       // Someone sleeps already: make sure it does not oversleep ours.
       const std::int64_t until = earliest_timer(s);
-      if (until != 0 && until < s.sleep_until.load(std::memory_order_relaxed))
-        s.timer_sleeper->park.wakeup();
+      if (until != 0 && until < s.sleep_until.load(std::memory_order_relaxed)) netpoll_break(s);
       return false;
     }
     s.timer_sleeper = m;
-    m->park.clear();
     s.sleep_until.store(INT64_MAX, std::memory_order_seq_cst);  // "computing": wake me
   }
   // Scan after publishing INT64_MAX: an arm that this scan misses sees INT64_MAX (both
-  // sides are seq_cst) and wakes us, so the sleep below ends at once.
+  // sides are seq_cst) and breaks the poll, so the wait below ends at once.
   const std::int64_t until = earliest_timer(s);
+  std::int64_t delay = io ? -1 : 0;
   if (until != 0) {
     s.sleep_until.store(until, std::memory_order_seq_cst);
-    const std::int64_t left = until - os::nanotime();
-    if (left > 0) m->park.sleep_for(left);
+    delay = std::max<std::int64_t>(until - os::nanotime(), 0);
   }
+  G* ready_gs[kNetpollBatch];
+  const int n = netpoll(s, delay, ready_gs, kNetpollBatch);
   P* p = nullptr;
   {
     LockGuard l(s.lock);
@@ -458,10 +465,25 @@ bool sleep_until_next_timer(Sched& s, M* m) {
     s.sleep_until.store(0, std::memory_order_relaxed);
     p = pidleget(s);
   }
-  m->park.clear();
-  if (p == nullptr) return false;  // every P is running: their Ms run the timers
-  acquirep(m, p);
-  return true;
+  if (p != nullptr) acquirep(m, p);
+  inject_list(s, ready_gs, n);  // on our P, or globally (waking Ms for idle Ps)
+  // No P: every P is running, and their Ms run the timers and the injected goroutines.
+  return p != nullptr;
+}
+
+// Polls the network without blocking when nobody blocks in it (Go's findrunnable step
+// before stealing). Returns a readied G to run now; the others go on p.
+G* poll_network(Sched& s) {
+  if (!netpoll_has_waiters(s) || netpoll_last_poll(s) == 0) return nullptr;
+  G* gs[kNetpollBatch];
+  const int n = netpoll(s, 0, gs, kNetpollBatch);
+  if (n == 0) return nullptr;
+  inject_list(s, gs + 1, n - 1);
+  G* gp = gs[0];
+  if (gp->status.load(std::memory_order_acquire) != GStatus::kWaiting)
+    base::fatal("runtime: netpoll readied a goroutine that is not waiting");
+  gp->status.store(GStatus::kRunnable, std::memory_order_relaxed);
+  return gp;
 }
 
 // Returns a runnable G, blocking the M while there is none; null when the runtime exits.
@@ -480,6 +502,7 @@ G* find_runnable(Sched& s, M* m) {
       LockGuard l(s.lock);
       if (G* gp = globrunqget(s, p, 0)) return gp;
     }
+    if (G* gp = poll_network(s)) return gp;
     const int busy = s.gomaxprocs - s.npidle.load(std::memory_order_relaxed);
     if (m->spinning || 2 * s.nmspinning.load(std::memory_order_relaxed) < busy) {
       if (!m->spinning) {
@@ -506,7 +529,7 @@ G* find_runnable(Sched& s, M* m) {
         base::fatal("runtime: negative nmspinning");
       if (recheck_after_spinning(s, m)) continue;
     }
-    if (sleep_until_next_timer(s, m)) continue;
+    if (sleep_in_netpoll(s, m)) continue;
     stopm(s, m);
   }
 }
@@ -673,8 +696,7 @@ void wakep(Sched& s) {
 
 void timer_added(Sched& s, std::int64_t when, bool on_own_p) {
   if (when < s.sleep_until.load(std::memory_order_seq_cst)) {
-    LockGuard l(s.lock);
-    if (s.timer_sleeper != nullptr) s.timer_sleeper->park.wakeup();
+    netpoll_break(s);  // wakes the sleeper; harmless if it just left
     return;
   }
   // On a P nobody may be running: make sure some M looks at it.
@@ -690,6 +712,28 @@ void make_runnable(Sched& s, G* gp, bool next) {
     globrunqput(s, gp);
   }
   wakep(s);
+}
+
+void inject_list(Sched& s, G** gs, int n) {
+  if (n == 0) return;
+  for (int i = 0; i < n; ++i) {
+    if (gs[i]->status.load(std::memory_order_acquire) != GStatus::kWaiting)
+      base::fatal("runtime: injecting a goroutine that is not waiting");
+    gs[i]->status.store(GStatus::kRunnable, std::memory_order_relaxed);
+  }
+  M* m = current_m();
+  if (m != nullptr && m->p != nullptr) {
+    for (int i = 0; i < n; ++i) runqput(s, m, m->p, gs[i], false);
+    wakep(s);
+    return;
+  }
+  {
+    LockGuard l(s.lock);
+    for (int i = 0; i < n; ++i) globrunqput(s, gs[i]);
+  }
+  // No P of our own: start Ms for idle Ps, one per goroutine at most (Go's injectglist).
+  for (int i = 0; i < n && s.npidle.load(std::memory_order_relaxed) > 0; ++i)
+    startm(s, nullptr, false);
 }
 
 void ready(G* gp, bool next) {
@@ -723,6 +767,7 @@ void begin_exit(Sched& s) {
     s.nmidle = 0;
   }
   for (M* m : ms) m->park.wakeup();
+  netpoll_break(s);
   s.sysmon_note.wakeup();
 }
 

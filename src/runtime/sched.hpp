@@ -202,9 +202,10 @@ struct Sched {
   std::atomic<std::uint64_t> thread_wakeups{0};
   std::atomic<std::uint32_t> live_threads{0};  // Ms other than M0 whose thread still runs
 
-  // The M sleeping until the earliest timer, if any, and that time: 0 when there is no
-  // such M, INT64_MAX while it is still computing it (sched.cpp, "Sleeping until the next
-  // timer"). Whoever arms an earlier timer wakes it.
+  // The M blocked in the netpoller until the earliest timer, if any, and that time: 0 when
+  // there is no such M, INT64_MAX while it is still computing it or waits for I/O only
+  // (sched.cpp, "Sleeping until the next timer"). Whoever arms an earlier timer wakes it
+  // (netpoll_break).
   M* timer_sleeper GORT_GUARDED_BY(lock) = nullptr;
   std::atomic<std::int64_t> sleep_until{0};
 
@@ -254,6 +255,9 @@ void finish_switch_in(G* gp);
 void ready(G* gp, bool next = true);
 // Puts a runnable G on the caller's P (or the global queue) and wakes an M if needed.
 void make_runnable(Sched& s, G* gp, bool next);
+// Makes n goroutines parked in the netpoller runnable: on the caller's P if it holds one,
+// else on the global queue, starting Ms for idle Ps (Go's injectglist).
+void inject_list(Sched& s, G** gs, int n);
 // Wakes an idle M to spin if there are idle Ps and no spinning Ms (Go's wakep).
 void wakep(Sched& s);
 // A timer due at `when` was armed (on the caller's own running P if on_own_p): wakes the

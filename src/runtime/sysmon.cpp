@@ -7,8 +7,12 @@
 // 1 ms of finding nothing (Go's pacing); a blocking() call made while it sleeps long wakes
 // it, so a retake is never late by more than a tick.
 //
+// It also polls the network when nobody has for 10 ms (Go's sysmon does the same): with
+// every P busy running goroutines, no M reaches find_runnable's poll, and goroutines
+// whose sockets became ready would wait for a P to go idle.
+//
 // What it does not do yet: preempt goroutines that run for long without a scheduling
-// point, and poll the network (the netpoller issue).
+// point.
 //
 // Invariant: sysmon touches a P only through atomics (status, syscalltick, the run queue
 // size) and takes ownership of it only by winning the kSyscall -> kIdle CAS, after which
@@ -16,6 +20,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "runtime/netpoll.hpp"
 #include "runtime/sched.hpp"
 
 namespace gort::runtime {
@@ -28,6 +33,7 @@ constexpr int kIdleTicksBeforeBackoff = 50;       // ~1 ms of 20 us ticks
 // A P in a blocking call with nothing else to run is left alone this long (Go's 10 ms):
 // taking it would only cost its M a slower return.
 constexpr std::int64_t kIdleSyscallGraceNs = 10'000'000;
+constexpr std::int64_t kNetpollStaleNs = 10'000'000;  // Go: 10 ms
 
 // What sysmon remembers of a P between ticks (Go's sysmontick).
 struct PObservation {
@@ -63,6 +69,18 @@ int retake(Sched& s, std::vector<PObservation>& seen, std::int64_t now) {
   return n;
 }
 
+// Polls the network if goroutines wait on it and nobody looked for kNetpollStaleNs.
+// Returns how many goroutines it readied.
+int poll_if_stale(Sched& s, std::int64_t now) {
+  if (!netpoll_has_waiters(s)) return 0;
+  const std::int64_t last = netpoll_last_poll(s);
+  if (last == 0 || now - last < kNetpollStaleNs) return 0;  // blocked in it, or recent
+  G* gs[64];
+  const int n = netpoll(s, 0, gs, 64);
+  inject_list(s, gs, n);
+  return n;
+}
+
 }  // namespace
 
 void sysmon_main(Sched& s) {
@@ -75,7 +93,9 @@ void sysmon_main(Sched& s) {
     s.sysmon_note.clear();
     s.sysmon_sleeping_long.store(false, std::memory_order_relaxed);
     if (s.exiting.load(std::memory_order_acquire)) break;
-    if (retake(s, seen, os::nanotime()) > 0 || woken) {
+    const std::int64_t now = os::nanotime();
+    const int polled = poll_if_stale(s, now);
+    if (retake(s, seen, now) > 0 || polled > 0 || woken) {
       idle_ticks = 0;  // busy: keep ticking fast
     } else {
       ++idle_ticks;
