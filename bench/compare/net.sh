@@ -39,19 +39,20 @@ fi
 GORT_ECHO=$BUILD/examples/gort_echo_server
 GORT_HTTP=$BUILD/examples/gort_http_hello
 
-# start_server <out-file> <cmd...>: starts it on a free port; prints its address.
+# start_server <out-file> <cmd...>: starts it on a free port; sets ADDR to its address.
+# (Not run in a $(...) subshell, so that PIDS keeps the server for cleanup.)
 start_server() {
-  local out=$1 addr=""
+  local out=$1
   shift
+  ADDR=""
   "$@" >"$out" 2>&1 &
   PIDS+=($!)
   for _ in $(seq 100); do
-    addr=$(grep -o '127\.0\.0\.1:[0-9]*' "$out" | head -n1 || true)
-    [[ -n $addr ]] && break
+    ADDR=$(grep -o '127\.0\.0\.1:[0-9]*' "$out" | head -n1 || true)
+    [[ -n $ADDR ]] && break
     sleep 0.05
   done
-  [[ -n $addr ]] || { log "server did not start: $*"; cat "$out" >&2; exit 1; }
-  echo "$addr"
+  [[ -n $ADDR ]] || { log "server did not start: $*"; cat "$out" >&2; exit 1; }
 }
 stop_server() {
   local p=${PIDS[-1]}
@@ -63,10 +64,10 @@ median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 # echo_round <impl> <server cmd...>: one client run against a fresh server.
 echo_round() {
-  local impl=$1 addr v
+  local impl=$1 v
   shift
-  addr=$(start_server "$TMP/$impl-echo.out" "$@")
-  v=$("$TMP/gonet" -mode=echo-client -addr="$addr" -conns=64 -size=64 -duration=5s |
+  start_server "$TMP/$impl-echo.out" "$@"
+  v=$("$TMP/gonet" -mode=echo-client -addr="$ADDR" -conns=64 -size=64 -duration=5s |
     awk '$1 == "RESULT" { print $3 }')
   stop_server
   log "echo $impl: $v req/s"
@@ -75,10 +76,10 @@ echo_round() {
 
 # wrk_round <impl> <server cmd...>: wrk against a fresh server; appends rps and p99 (ms).
 wrk_round() {
-  local impl=$1 addr
+  local impl=$1
   shift
-  addr=$(start_server "$TMP/$impl-http.out" "$@")
-  wrk -c64 -t2 -d5s --latency "http://$addr/" >"$TMP/wrk-$impl.txt"
+  start_server "$TMP/$impl-http.out" "$@"
+  wrk -c64 -t2 -d5s --latency "http://$ADDR/" >"$TMP/wrk-$impl.txt"
   stop_server
   awk '/^Requests\/sec:/ { print $2 }' "$TMP/wrk-$impl.txt" >>"$TMP/rps-$impl"
   # wrk prints "99%  1.23ms" (us, ms or s): normalise to ms.
