@@ -1,21 +1,66 @@
-// Profiles in the forms Go's runtime/pprof writes them.
+// Profiling: Go's runtime/pprof for gort programs.
 //
-// Today: the goroutine profile in its two text forms (debug=1: identical stacks grouped
-// with counts; debug=2: every goroutine with its id, state, wait reason and frames, as a
-// Go program prints them). Functions are named from the ELF symbol tables; file and line
-// are unknown for now ("?:0"), and frames show only code built with frame pointers
-// (gort itself is; build your code with -fno-omit-frame-pointer for full stacks).
-// A goroutine running on another thread at the time is listed without frames: gort does
-// not stop the world, and never reads a stack that is in use (src/runtime/traceback.hpp).
+// CPU profile: pprof's profile.proto, gzipped, with function names and the process's
+// mappings (with GNU build ids), so `go tool pprof` and Google's `pprof` read it directly.
+// Every M (thread running goroutines) gets a timer on its own CPU-time clock that sends it
+// SIGPROF hz times per CPU-second, so each thread is sampled in proportion to the CPU it
+// uses. The handler walks frame pointers within the current goroutine's stack and pushes
+// the stack into a lock-free buffer that a goroutine drains (docs/design/pprof.md).
+//
+// Goroutine profile (write_profile("goroutine", out, 1|2)): Go's two text forms (debug=1:
+// identical stacks grouped with counts; debug=2: every goroutine with its id, state, wait
+// reason and frames, as a Go program prints them). File and line are unknown for now
+// ("?:0"). A goroutine running on another thread at the time is listed without frames:
+// gort does not stop the world, and never reads a stack that is in use
+// (docs/design/profiling.md).
+//
+// Build your own code with -fno-omit-frame-pointer for complete stacks (gort's is).
 #pragma once
 
 #include <cstdint>
-#include <ostream>
+#include <iosfwd>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace gort::pprof {
+
+// pprof.StartCPUProfile: samples until stop_cpu_profile(), then writes the profile to out
+// (which must outlive the profile). hz: samples per CPU-second (Go's default 100). Throws
+// std::logic_error if a CPU profile is already running, std::runtime_error outside gort::run.
+void start_cpu_profile(std::ostream& out, int hz = 100);
+// pprof.StopCPUProfile: stops sampling and writes the profile. No-op if none is running.
+void stop_cpu_profile();
+
+// Goroutine labels (pprof.Labels): key/value pairs attached to the samples a goroutine
+// takes, inherited by the goroutines it starts. Keys are unique; order is irrelevant.
+using LabelSet = std::vector<std::pair<std::string, std::string>>;
+// pprof.SetGoroutineLabels: replaces the calling goroutine's labels.
+void set_goroutine_labels(const LabelSet& labels);
+// The calling goroutine's labels.
+LabelSet goroutine_labels();
+// pprof.Do: runs f with the calling goroutine's labels extended by labels (a key already
+// present takes the new value), then restores them (also when f throws).
+template <class F>
+decltype(auto) do_with_labels(const LabelSet& labels, F&& f) {
+  struct Restore {
+    LabelSet saved;
+    ~Restore() { set_goroutine_labels(saved); }
+  } restore{goroutine_labels()};
+  LabelSet merged = restore.saved;
+  for (const auto& [k, v] : labels) {
+    bool replaced = false;
+    for (auto& [mk, mv] : merged)
+      if (mk == k) {
+        mv = v;
+        replaced = true;
+      }
+    if (!replaced) merged.emplace_back(k, v);
+  }
+  set_goroutine_labels(merged);
+  return std::forward<F>(f)();
+}
 
 // pprof.Lookup(name).WriteTo(out, debug). name: "goroutine". debug: 1 or 2 (text forms);
 // 0, the gzipped profile.proto, is not implemented yet. Throws std::invalid_argument for

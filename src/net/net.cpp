@@ -15,6 +15,7 @@
 
 #include <cerrno>
 #include <system_error>
+#include <variant>
 
 #include "gort/net.hpp"
 #include "gort/runtime.hpp"

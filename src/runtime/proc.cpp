@@ -240,6 +240,7 @@ void spawn_commit(SpawnSlot slot, Closure* body) noexcept {
                           : static_cast<std::uint32_t>(os::nanotime()));
   gp->id = next_goid(s, p);
   gp->gopc = reinterpret_cast<std::uintptr_t>(__builtin_return_address(0));
+  gp->labels = m != nullptr && m->curg != nullptr ? m->curg->labels : nullptr;
   gp->tsan_fiber = san::tsan_create_fiber();
   gp->status.store(GStatus::kRunnable, std::memory_order_relaxed);
   if (p != nullptr) {
@@ -285,6 +286,7 @@ int run_main(Closure* body, const Options& opts) {
   {
     M m0;
     m0.rand = base::FastRand(static_cast<std::uint64_t>(os::nanotime()));
+    m0.tid.store(os::thread_id(), std::memory_order_relaxed);
     set_current_m(&m0);
     set_current_sched(s);
     os::AltStack alt;
@@ -292,6 +294,7 @@ int run_main(Closure* body, const Options& opts) {
     G* g1 = gfget(*s, m0.p);
     g1->is_main = true;
     g1->gopc = 0;
+    g1->labels = nullptr;
     g1->fn = body;
     init_frame(g1, g1->stack.hi, static_cast<std::uint32_t>(m0.rand.next()));
     g1->id = 1;

@@ -615,6 +615,7 @@ G* after_run(Sched& s, M* m, G* gp) {
 void m_thread_main(Sched* s, M* m) {
   {
     set_current_m(m);
+    m->tid.store(os::thread_id(), std::memory_order_relaxed);
     m->errno_slot = errno_slot();
     os::AltStack alt;
     m->g0.tsan_fiber = san::tsan_current_fiber();

@@ -81,6 +81,9 @@ struct alignas(64) G {
   GLocals* locals = nullptr;
   void* tsan_fiber = nullptr;
   void* asan_fake_stack = nullptr;
+  // pprof labels (an interned, immutable pprof::detail::LabelList), inherited by the
+  // goroutines it starts; read by the CPU profiler's signal handler.
+  const void* labels = nullptr;
   // Return address of the go statement that created it (Go's gopc), for "created by" in
   // goroutine dumps; 0 for main.
   std::uintptr_t gopc = 0;
@@ -101,8 +104,9 @@ using ParkCommit = bool (*)(void* arg, G* g);
 
 struct M {
   int id = 0;
-  Sched* sched = nullptr;  // the runtime this M belongs to (saves a global load per switch)
-  G g0;                    // the thread's own stack: the scheduler runs here
+  std::atomic<int> tid{0};  // kernel thread id, once the thread runs (the CPU profiler's timers)
+  Sched* sched = nullptr;   // the runtime this M belongs to (saves a global load per switch)
+  G g0;                     // the thread's own stack: the scheduler runs here
   G* curg = nullptr;
   P* p = nullptr;
   P* nextp = nullptr;  // a P handed over while this M slept (set before park.wakeup())
