@@ -4,6 +4,7 @@
 //   /debug/pprof/goroutine?debug=1     goroutines grouped by stack, with counts
 //   /debug/pprof/goroutine?debug=2     every goroutine: id, state, wait reason, frames
 //   /debug/pprof/cmdline               the command line, NUL-separated
+//   /debug/pprof/profile?seconds=N     a CPU profile of the next N s (30), profile.proto
 //   /debug/gort/sched                  the scheduler's counters (gort::sched_stats())
 // An unknown profile is "404 Unknown profile"; a profile form gort cannot write yet (debug=0,
 // the protobuf) is "501 Not Implemented" with the reason.

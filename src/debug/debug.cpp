@@ -1,4 +1,4 @@
-// gort::debug: Go's net/http/pprof handlers (pprof.go: Index, Cmdline, handler.ServeHTTP)
+// gort::debug: Go's net/http/pprof handlers (pprof.go: Index, Cmdline, Profile, handler.ServeHTTP)
 // and a page of scheduler counters, on gort's HTTP server. The HTML and the status codes
 // follow Go's so that tools and habits carry over; everything a page shows comes from
 // public APIs (gort::pprof, gort::sched_stats), so this layer sits on top of the others.
@@ -11,6 +11,7 @@
 #include "gort/pprof.hpp"
 #include "gort/runtime.hpp"
 #include "gort/sync.hpp"
+#include "gort/time.hpp"
 
 namespace gort::debug {
 
@@ -89,6 +90,7 @@ void index_page(const http::Request& r, http::Response& w) {
          "?debug=1'>" + html_escape(p.name) + "</a></td></tr>\n";
   }
   b += "<tr><td></td><td><a href='cmdline'>cmdline</a></td></tr>\n";
+  b += "<tr><td></td><td><a href='profile'>profile</a></td></tr>\n";
   b += "</table>\n<a href=\"goroutine?debug=2\">full goroutine stack dump</a>\n<br>\n"
        "<a href=\"/debug/gort/sched\">scheduler counters</a>\n<br>\n<p>\nProfile "
        "Descriptions:\n<ul>\n";
@@ -99,6 +101,33 @@ void index_page(const http::Request& r, http::Response& w) {
   b += "</ul>\n</p>\n</body>\n</html>";
   w.headers.set("Content-Type", "text/html; charset=utf-8");
   w.body = std::move(b);
+}
+
+// Go's Profile: a CPU profile of the next ?seconds=N (default 30), as profile.proto.
+void cpu_profile_page(const http::Request& r, http::Response& w) {
+  long seconds = 30;
+  if (auto q = r.query("seconds")) {
+    try {
+      seconds = std::stol(*q);
+    } catch (const std::exception&) {
+      seconds = 0;
+    }
+  }
+  if (seconds <= 0) seconds = 30;  // Go: a missing or zero value means 30
+  std::ostringstream out;
+  std::string failure;
+  try {
+    pprof::start_cpu_profile(out);
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
+  if (!failure.empty()) return serve_error(w, 500, "Could not enable CPU profiling: " + failure);
+  sleep(std::chrono::seconds(seconds));
+  pprof::stop_cpu_profile();
+  w.headers.set("X-Content-Type-Options", "nosniff");
+  w.headers.set("Content-Type", "application/octet-stream");
+  w.headers.set("Content-Disposition", "attachment; filename=\"profile\"");
+  w.body = std::move(out).str();
 }
 
 // Go's Cmdline: the arguments separated by NULs.
@@ -211,6 +240,7 @@ Server serve(std::string_view addr) {
 void register_handlers(http::ServeMux& mux) {
   mux.handle(std::string(kPrefix), index_page);
   mux.handle("/debug/pprof/cmdline", cmdline_page);
+  mux.handle("/debug/pprof/profile", cpu_profile_page);
   mux.handle("/debug/gort/sched", sched_page);
 }
 

@@ -403,10 +403,22 @@ void serve_conn(const std::shared_ptr<State>& st, ConnEntry* e) {
   delete e;
 }
 
-// Go's accept back-off on temporary errors: 5 ms, doubling, at most 1 s.
-bool temporary_accept_error(int ev) {
-  return ev == EMFILE || ev == ENFILE || ev == ENOBUFS || ev == ENOMEM || ev == ECONNABORTED ||
-         ev == EINTR;
+enum class AcceptError { kClosed, kTemporary, kFatal };
+
+// What an accept() failure means for the loop: the listener is closed, the error is
+// temporary (Go backs off: 5 ms, doubling, at most 1 s), or serve() must fail.
+// Exempt from UBSan: its vptr check of the member call on e probes memory through a pipe,
+// which fails exactly when accept() does, with EMFILE, and is then misreported as an
+// invalid vptr. For the same reason this reads the code itself instead of calling
+// net::is_closed.
+__attribute__((no_sanitize("undefined"))) AcceptError classify(const std::system_error& e,
+                                                               bool shutting_down) {
+  const int ev = e.code().value();
+  if (ev == EBADF || shutting_down) return AcceptError::kClosed;
+  if (ev == EMFILE || ev == ENFILE || ev == ENOBUFS || ev == ENOMEM || ev == ECONNABORTED ||
+      ev == EINTR)
+    return AcceptError::kTemporary;
+  return AcceptError::kFatal;
 }
 
 }  // namespace
@@ -434,22 +446,25 @@ void Server::serve(net::Listener& l) {
   std::chrono::milliseconds backoff{0};
   for (;;) {
     net::Conn c;
-    int temporary = 0;
-    bool stop = false;
+    bool temporary = false, stop = false;
     try {
       c = l.accept();
     } catch (const std::system_error& e) {
-      if (net::is_closed(e) || st->shutting_down.load()) {
-        stop = true;
-      } else if (temporary_accept_error(e.code().value())) {
-        temporary = e.code().value();
-      } else {
-        failure = std::current_exception();
-        stop = true;
+      switch (classify(e, st->shutting_down.load())) {
+        case AcceptError::kClosed:
+          stop = true;
+          break;
+        case AcceptError::kTemporary:
+          temporary = true;
+          break;
+        case AcceptError::kFatal:
+          failure = std::current_exception();
+          stop = true;
+          break;
       }
     }
     if (stop) break;
-    if (temporary != 0) {
+    if (temporary) {
       backoff = backoff.count() == 0 ? std::chrono::milliseconds(5)
                                      : std::min(backoff * 2, std::chrono::milliseconds(1000));
       sleep(backoff);

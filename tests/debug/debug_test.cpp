@@ -88,6 +88,11 @@ TEST(DebugServer, UnknownAndUnsupportedProfiles) {
     r = fetch(addr, "/debug/pprof/goroutine");  // debug=0: the protobuf, not yet
     EXPECT_EQ(r.status, 501);
     EXPECT_NE(r.body.find("debug=0"), std::string::npos) << r.body;
+    r = fetch(addr, "/debug/pprof/profile?seconds=1");  // a gzipped profile.proto
+    EXPECT_EQ(r.status, 200);
+    ASSERT_GE(r.body.size(), 2u);
+    EXPECT_EQ(static_cast<unsigned char>(r.body[0]), 0x1f);
+    EXPECT_EQ(static_cast<unsigned char>(r.body[1]), 0x8b);
     r = fetch(addr, "/debug/pprof/cmdline");
     EXPECT_EQ(r.status, 200);
     EXPECT_NE(r.body.find("debug_server_test"), std::string::npos) << r.body;
