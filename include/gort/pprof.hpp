@@ -12,7 +12,7 @@
 // reason and frames, as a Go program prints them). File and line are unknown for now
 // ("?:0"). A goroutine running on another thread at the time is listed without frames:
 // gort does not stop the world, and never reads a stack that is in use
-// (docs/design/profiling.md).
+// (docs/design/pprof.md).
 //
 // Build your own code with -fno-omit-frame-pointer for complete stacks (gort's is).
 #pragma once
