@@ -114,13 +114,14 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   // Accepts connections on l until shutdown() (or l is closed), serving each in its own
-  // goroutine, then returns. Running out of file descriptors is survived by backing off
-  // (5 ms doubling to 1 s, as Go). Throws std::system_error for other accept errors.
-  // Context: goroutine.
+  // goroutine, then returns. One listener at a time per Server. Running out of file
+  // descriptors is survived by backing off (5 ms doubling to 1 s, as Go). Throws
+  // std::system_error for other accept errors. Context: goroutine.
   void serve(net::Listener& l);
   // Stops accepting (closes the listener serve() uses), closes idle connections, lets
   // requests in progress finish and close, and waits until every connection is gone
-  // (Go's Server.Shutdown without a context). Context: goroutine.
+  // (Go's Server.Shutdown without a context). Context: goroutine, not a handler of this
+  // server (it would wait for its own request to finish).
   void shutdown();
 
   struct State;  // shared with the connection goroutines (src/http/server.cpp)
