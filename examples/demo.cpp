@@ -1,6 +1,7 @@
 // gort's flagship demo: 100,000 goroutines spread over the Ps by the work-stealing
 // scheduler; a pipeline over channels with a select timeout, stopped by a context
-// deadline; then the scheduler's own counters.
+// deadline; then the scheduler's own counters. A debug server (Go's net/http/pprof pages)
+// runs throughout; the demo reads its own goroutine profile over HTTP at the end.
 //   tools/demo.sh            (or build/release/examples/gort_demo [goroutines])
 #include <gort/gort.hpp>
 
@@ -10,6 +11,7 @@
 #include <cstdlib>
 #include <map>
 #include <mutex>
+#include <string>
 #include <thread>
 
 namespace {
@@ -119,8 +121,8 @@ void pipeline_phase() {
   std::printf(
       "  receive timeouts (select with gort::after): %ld, during %d upstream pauses of 25 ms\n",
       timeouts, pauses.load());
-  std::printf("  every stage stopped: \"%s\"; goroutines left: %d\n", why.message().c_str(),
-              gort::num_goroutine());
+  std::printf("  every stage stopped: \"%s\"; goroutines left: %d (main, debug server)\n",
+              why.message().c_str(), gort::num_goroutine());
 }
 
 void print_counters() {
@@ -141,6 +143,18 @@ void print_counters() {
               static_cast<unsigned long>(st.thread_wakeups));
 }
 
+// GET path from our own debug server; returns the body's first line.
+std::string first_line_of(const std::string& addr, const std::string& path) {
+  gort::net::Conn c = gort::net::dial("tcp", addr);
+  c.write("GET " + path + " HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n");
+  std::string all;
+  std::byte buf[4096];
+  for (std::size_t n; (n = c.read(buf)) > 0;) all.append(reinterpret_cast<char*>(buf), n);
+  const auto body = all.find("\r\n\r\n");
+  if (body == std::string::npos) return "(no response)";
+  return all.substr(body + 4, all.find('\n', body + 4) - body - 4);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -150,9 +164,15 @@ int main(int argc, char** argv) {
     return 2;
   }
   return gort::run([n] {
-    std::printf("gort demo: %d goroutines on %d Ps (GOMAXPROCS)\n\n", n, gort::gomaxprocs());
+    gort::debug::Server dbg = gort::debug::serve("127.0.0.1:0");
+    std::printf("gort demo: %d goroutines on %d Ps (GOMAXPROCS)\n", n, gort::gomaxprocs());
+    std::printf("debug server: http://%s/debug/pprof/ (goroutine?debug=2, /debug/gort/sched)\n\n",
+                dbg.addr().c_str());
     spawn_phase(n);
     pipeline_phase();
     print_counters();
+    std::printf("\nGET /debug/pprof/goroutine?debug=1 -> \"%s\"\n",
+                first_line_of(dbg.addr(), "/debug/pprof/goroutine?debug=1").c_str());
+    dbg.shutdown();
   });
 }

@@ -13,7 +13,8 @@
 # and exits non-zero at the end.
 #
 # COMPARE_SUITES="sched chan timer" (the default) chooses the suites, e.g.
-# COMPARE_SUITES=chan or COMPARE_SUITES="chan timer".
+# COMPARE_SUITES=chan or COMPARE_SUITES="chan timer". COMPARE_SUITES=net runs the
+# networking suite (net.sh: TCP echo and HTTP hello under wrk, Go vs gort; ~80 s).
 # COMPARE_PARKED_N=<n> (default 1000000) sets how many goroutines parked_memory parks.
 # That workload dominates the run time where page faults are slow (VMs): it first-touches
 # 3-9 GB per implementation.
@@ -26,9 +27,16 @@ mkdir -p "$BUILD"
 BUILD=$(cd "$BUILD" && pwd)
 SUITES=${COMPARE_SUITES:-sched chan timer}
 for suite in $SUITES; do
-  [[ $suite == sched || $suite == chan || $suite == timer ]] ||
+  [[ $suite == sched || $suite == chan || $suite == timer || $suite == net ]] ||
     { echo "unknown suite '$suite'" >&2; exit 2; }
 done
+# The networking suite (servers driven by a client over loopback) has its own script.
+if [[ " $SUITES " == *" net "* ]]; then
+  "$HERE/net.sh" "$BUILD"
+  SUITES=$(tr ' ' '\n' <<<"$SUITES" | grep -vx net | xargs || true)
+  [[ -z $SUITES ]] && exit 0
+  echo
+fi
 # Per suite: the Go package under go/, and compare_gort_<suite> / compare_fiber_<suite>.
 declare -A GO_BIN=() GORT_BIN=() FIBER_BIN=()
 

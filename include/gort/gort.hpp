@@ -3,8 +3,11 @@
 
 #include "gort/chan.hpp"
 #include "gort/context.hpp"
+#include "gort/debug.hpp"
 #include "gort/errgroup.hpp"
+#include "gort/http.hpp"
 #include "gort/net.hpp"
+#include "gort/pprof.hpp"
 #include "gort/runtime.hpp"
 #include "gort/select.hpp"
 #include "gort/semaphore.hpp"

@@ -1,16 +1,26 @@
-// Profiling: Go's runtime/pprof for gort programs. Profiles are pprof's profile.proto,
-// gzipped, with function names and the process's mappings (with GNU build ids), so
-// `go tool pprof` and Google's `pprof` read them directly.
+// Profiling: Go's runtime/pprof for gort programs.
 //
-// CPU profile: every M (thread running goroutines) gets a timer on its own CPU-time clock
-// that sends it SIGPROF hz times per CPU-second, so each thread is sampled in proportion to
-// the CPU it uses. The handler walks frame pointers within the current goroutine's stack
-// and pushes the stack into a lock-free buffer that a goroutine drains (docs/design/pprof.md).
+// CPU profile: pprof's profile.proto, gzipped, with function names and the process's
+// mappings (with GNU build ids), so `go tool pprof` and Google's `pprof` read it directly.
+// Every M (thread running goroutines) gets a timer on its own CPU-time clock that sends it
+// SIGPROF hz times per CPU-second, so each thread is sampled in proportion to the CPU it
+// uses. The handler walks frame pointers within the current goroutine's stack and pushes
+// the stack into a lock-free buffer that a goroutine drains (docs/design/pprof.md).
+//
+// Goroutine profile (write_profile("goroutine", out, 1|2)): Go's two text forms (debug=1:
+// identical stacks grouped with counts; debug=2: every goroutine with its id, state, wait
+// reason and frames, as a Go program prints them). File and line are unknown for now
+// ("?:0"). A goroutine running on another thread at the time is listed without frames:
+// gort does not stop the world, and never reads a stack that is in use
+// (docs/design/pprof.md).
+//
 // Build your own code with -fno-omit-frame-pointer for complete stacks (gort's is).
 #pragma once
 
+#include <cstdint>
 #include <iosfwd>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -60,5 +70,21 @@ void set_block_profile_rate(int rate);
 // on gort::Mutex and RWMutex (the time waiters waited, at the unlocker's stack); 0 turns it
 // off. Returns the previous rate; a negative rate only reads it.
 int set_mutex_profile_fraction(int rate);
+
+// pprof.Lookup(name).WriteTo(out, debug). name: "goroutine" (debug 1 or 2, the text
+// forms; debug=0, the gzipped profile.proto, is not implemented yet), "block" and "mutex"
+// (debug 0: profile.proto; 1: Go's text form). Throws std::invalid_argument for
+// an unknown profile or a form not implemented (the message says which), and
+// gort::Panic outside gort::run.
+void write_profile(std::string_view name, std::ostream& out, int debug = 0);
+
+// A profile write_profile knows, for indexes such as /debug/pprof/.
+struct ProfileInfo {
+  std::string name;
+  std::int64_t count = 0;  // entries now (goroutines for "goroutine")
+  std::string description;
+};
+// Every profile write_profile knows, sorted by name. Outside gort::run, counts are 0.
+std::vector<ProfileInfo> profiles();
 
 }  // namespace gort::pprof

@@ -239,6 +239,7 @@ void spawn_commit(SpawnSlot slot, Closure* body) noexcept {
              m != nullptr ? static_cast<std::uint32_t>(m->rand.next())
                           : static_cast<std::uint32_t>(os::nanotime()));
   gp->id = next_goid(s, p);
+  gp->gopc = reinterpret_cast<std::uintptr_t>(__builtin_return_address(0));
   gp->labels = m != nullptr && m->curg != nullptr ? m->curg->labels : nullptr;
   gp->tsan_fiber = san::tsan_create_fiber();
   gp->status.store(GStatus::kRunnable, std::memory_order_relaxed);
@@ -292,6 +293,7 @@ int run_main(Closure* body, const Options& opts) {
     start_m0(*s, &m0);
     G* g1 = gfget(*s, m0.p);
     g1->is_main = true;
+    g1->gopc = 0;
     g1->labels = nullptr;
     g1->fn = body;
     init_frame(g1, g1->stack.hi, static_cast<std::uint32_t>(m0.rand.next()));

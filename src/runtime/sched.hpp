@@ -84,6 +84,9 @@ struct alignas(64) G {
   // pprof labels (an interned, immutable pprof::detail::LabelList), inherited by the
   // goroutines it starts; read by the CPU profiler's signal handler.
   const void* labels = nullptr;
+  // Return address of the go statement that created it (Go's gopc), for "created by" in
+  // goroutine dumps; 0 for main.
+  std::uintptr_t gopc = 0;
   bool is_main = false;
 };
 

@@ -12,7 +12,6 @@
 
 #include "gort/gort.hpp"
 #include "gort/pprof.hpp"
-#include "pprof/contention_profile.hpp"
 
 using namespace std::chrono_literals;
 
@@ -58,7 +57,7 @@ TEST(ContentionProfile, BlockProfileShowsTheBlockingSite) {
     EXPECT_EQ(receive_the_slow_value(c), 7);
     gort::pprof::set_block_profile_rate(0);
     std::ostringstream out;
-    gort::pprof::detail::write_contention_profile(false, out, 1);
+    gort::pprof::write_profile("block", out, 1);
     text = out.str();
   });
   EXPECT_EQ(text.rfind("--- contention:", 0), 0u) << text;
@@ -70,7 +69,7 @@ TEST(ContentionProfile, OffRecordsNothing) {
   gort::run([&] {
     gort::pprof::set_block_profile_rate(0);
     std::ostringstream first;
-    gort::pprof::detail::write_contention_profile(false, first, 1);
+    gort::pprof::write_profile("block", first, 1);
     before = first.str();  // records of earlier tests in this process stay
     auto c = gort::make_chan<int>(0);
     gort::go([c] {
@@ -79,7 +78,7 @@ TEST(ContentionProfile, OffRecordsNothing) {
     });
     receive_the_slow_value(c);
     std::ostringstream out;
-    gort::pprof::detail::write_contention_profile(false, out, 1);
+    gort::pprof::write_profile("block", out, 1);
     text = out.str();
   });
   EXPECT_EQ(delay_at(text, "receive_the_slow_value"), delay_at(before, "receive_the_slow_value"))
@@ -104,10 +103,10 @@ TEST(ContentionProfile, MutexProfileShowsTheUnlockerWithTheWaitersDelay) {
     unlock_after_holding(mu);
     wg.wait();
     std::ostringstream out;
-    gort::pprof::detail::write_contention_profile(true, out, 1);
+    gort::pprof::write_profile("mutex", out, 1);
     text = out.str();
     std::ostringstream bin;
-    gort::pprof::detail::write_contention_profile(true, bin, 0);
+    gort::pprof::write_profile("mutex", bin, 0);
     proto = bin.str();
     gort::pprof::set_mutex_profile_fraction(0);
   });

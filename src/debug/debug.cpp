@@ -1,0 +1,247 @@
+// gort::debug: Go's net/http/pprof handlers (pprof.go: Index, Cmdline, Profile, handler.ServeHTTP)
+// and a page of scheduler counters, on gort's HTTP server. The HTML and the status codes
+// follow Go's so that tools and habits carry over; everything a page shows comes from
+// public APIs (gort::pprof, gort::sched_stats), so this layer sits on top of the others.
+#include <cstdio>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+#include "gort/debug.hpp"
+#include "gort/pprof.hpp"
+#include "gort/runtime.hpp"
+#include "gort/sync.hpp"
+#include "gort/time.hpp"
+
+namespace gort::debug {
+
+namespace {
+
+constexpr std::string_view kPrefix = "/debug/pprof/";
+
+std::string html_escape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      case '"':
+        out += "&#34;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+// Go's serveError: a plain-text error marked as coming from pprof.
+void serve_error(http::Response& w, int status, std::string_view txt) {
+  w.headers.set("X-Go-Pprof", "1");
+  http::error(w, status, txt);
+}
+
+// /debug/pprof/<name>?debug=N (Go's handler.ServeHTTP).
+void profile_page(const std::string& name, const http::Request& r, http::Response& w) {
+  bool known = false;
+  for (const auto& p : pprof::profiles()) known = known || p.name == name;
+  if (!known) return serve_error(w, 404, "Unknown profile");
+  int debug = 0;
+  if (auto d = r.query("debug")) {
+    try {
+      debug = std::stoi(*d);
+    } catch (const std::exception&) {
+      debug = 0;  // Go: strconv.Atoi's error is ignored, 0 it is
+    }
+  }
+  std::ostringstream out;
+  std::string unsupported;
+  try {
+    pprof::write_profile(name, out, debug);
+  } catch (const std::invalid_argument& e) {
+    unsupported = e.what();
+  }
+  if (!unsupported.empty()) return serve_error(w, 501, unsupported);
+  w.headers.set("X-Content-Type-Options", "nosniff");
+  w.headers.set("Content-Type", "text/plain; charset=utf-8");
+  w.body = std::move(out).str();
+}
+
+void index_page(const http::Request& r, http::Response& w) {
+  const std::string name = r.path.substr(kPrefix.size());
+  if (!name.empty()) return profile_page(name, r, w);
+  const auto profiles = pprof::profiles();
+  std::string b =
+      "<html>\n<head>\n<title>/debug/pprof/</title>\n<style>\n.profile-name{\n\tdisplay:"
+      "inline-block;\n\twidth:6rem;\n}\n</style>\n</head>\n<body>\n/debug/pprof/<br>\n<br>\n"
+      "Types of profiles available:\n<table>\n<thead><td>Count</td><td>Profile</td></thead>\n";
+  for (const auto& p : profiles) {
+    b += "<tr><td>" + std::to_string(p.count) + "</td><td><a href='" + html_escape(p.name) +
+         "?debug=1'>" + html_escape(p.name) + "</a></td></tr>\n";
+  }
+  b += "<tr><td></td><td><a href='cmdline'>cmdline</a></td></tr>\n";
+  b += "<tr><td></td><td><a href='profile'>profile</a></td></tr>\n";
+  b += "</table>\n<a href=\"goroutine?debug=2\">full goroutine stack dump</a>\n<br>\n"
+       "<a href=\"/debug/gort/sched\">scheduler counters</a>\n<br>\n<p>\nProfile "
+       "Descriptions:\n<ul>\n";
+  for (const auto& p : profiles) {
+    b += "<li><div class=profile-name>" + html_escape(p.name) + ": </div> " +
+         html_escape(p.description) + "</li>\n";
+  }
+  b += "</ul>\n</p>\n</body>\n</html>";
+  w.headers.set("Content-Type", "text/html; charset=utf-8");
+  w.body = std::move(b);
+}
+
+// Go's Profile: a CPU profile of the next ?seconds=N (default 30), as profile.proto.
+void cpu_profile_page(const http::Request& r, http::Response& w) {
+  long seconds = 30;
+  if (auto q = r.query("seconds")) {
+    try {
+      seconds = std::stol(*q);
+    } catch (const std::exception&) {
+      seconds = 0;
+    }
+  }
+  if (seconds <= 0) seconds = 30;  // Go: a missing or zero value means 30
+  std::ostringstream out;
+  std::string failure;
+  try {
+    pprof::start_cpu_profile(out);
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
+  if (!failure.empty()) return serve_error(w, 500, "Could not enable CPU profiling: " + failure);
+  sleep(std::chrono::seconds(seconds));
+  pprof::stop_cpu_profile();
+  w.headers.set("X-Content-Type-Options", "nosniff");
+  w.headers.set("Content-Type", "application/octet-stream");
+  w.headers.set("Content-Disposition", "attachment; filename=\"profile\"");
+  w.body = std::move(out).str();
+}
+
+// Go's Cmdline: the arguments separated by NULs.
+void cmdline_page(const http::Request&, http::Response& w) {
+  std::string args;
+  if (FILE* f = std::fopen("/proc/self/cmdline", "rb")) {
+    char buf[4096];
+    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) args.append(buf, n);
+    std::fclose(f);
+  }
+  if (!args.empty() && args.back() == '\0') args.pop_back();
+  w.headers.set("X-Content-Type-Options", "nosniff");
+  w.headers.set("Content-Type", "text/plain; charset=utf-8");
+  w.body = std::move(args);
+}
+
+void row(std::string& b, std::string_view name, std::uint64_t v) {
+  char line[96];
+  std::snprintf(line, sizeof line, "%-20.*s %llu\n", static_cast<int>(name.size()), name.data(),
+                static_cast<unsigned long long>(v));
+  b += line;
+}
+
+// The scheduler's counters: totals, then one line per P.
+void sched_page(const http::Request&, http::Response& w) {
+  const SchedStats st = sched_stats();
+  std::string b = "gort scheduler counters (gort::sched_stats)\n\n";
+  row(b, "procs", static_cast<std::uint64_t>(st.procs));
+  row(b, "threads", static_cast<std::uint64_t>(st.threads));
+  row(b, "goroutines", static_cast<std::uint64_t>(st.goroutines));
+  row(b, "goroutines_created", st.goroutines_created);
+  row(b, "switches", st.switches);
+  row(b, "yields", st.yields);
+  row(b, "parks", st.parks);
+  row(b, "steals", st.steals);
+  row(b, "stolen_goroutines", st.stolen_goroutines);
+  row(b, "spins", st.spins);
+  row(b, "global_queue_gets", st.global_queue_gets);
+  row(b, "thread_wakeups", st.thread_wakeups);
+  row(b, "sysmon_retakes", st.sysmon_retakes);
+  b += "\nP    created     switches    yields      parks       steals      stolen      "
+       "spins       global_gets\n";
+  for (const ProcStats& p : st.per_proc) {
+    char line[256];
+    std::snprintf(
+        line, sizeof line, "%-4d %-11llu %-11llu %-11llu %-11llu %-11llu %-11llu %-11llu %llu\n",
+        p.id, static_cast<unsigned long long>(p.goroutines_created),
+        static_cast<unsigned long long>(p.switches), static_cast<unsigned long long>(p.yields),
+        static_cast<unsigned long long>(p.parks), static_cast<unsigned long long>(p.steals),
+        static_cast<unsigned long long>(p.stolen_goroutines),
+        static_cast<unsigned long long>(p.spins),
+        static_cast<unsigned long long>(p.global_queue_gets));
+    b += line;
+  }
+  w.headers.set("Content-Type", "text/plain; charset=utf-8");
+  w.body = std::move(b);
+}
+
+}  // namespace
+
+struct Server::Impl {
+  Impl(net::Listener l, std::string a)
+      : listener(std::move(l)), addr(std::move(a)), server(make_mux(), options()) {}
+  static http::Handler make_mux() {
+    http::ServeMux mux;
+    register_handlers(mux);
+    return mux;
+  }
+  static http::ServerOptions options() {
+    http::ServerOptions o;
+    o.read_header_timeout = std::chrono::seconds(10);
+    o.write_timeout = std::chrono::seconds(30);
+    return o;
+  }
+  net::Listener listener;
+  std::string addr;
+  http::Server server;
+  WaitGroup done;  // the serving goroutine has returned
+  std::atomic<bool> stopped{false};
+};
+
+const std::string& Server::addr() const {
+  return impl_->addr;
+}
+
+void Server::shutdown() {
+  if (impl_ == nullptr || impl_->stopped.exchange(true)) return;
+  impl_->server.shutdown();
+  impl_->done.wait();
+}
+
+Server serve(std::string_view addr) {
+  net::Listener l = net::listen("tcp", addr);
+  std::string bound = l.addr();
+  auto impl = std::make_shared<Server::Impl>(std::move(l), std::move(bound));
+  impl->done.add(1);
+  go([impl] {
+    std::string failure;
+    try {
+      impl->server.serve(impl->listener);
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
+    if (!failure.empty()) std::fprintf(stderr, "gort/debug: serve: %s\n", failure.c_str());
+    impl->done.done();
+  });
+  return Server(std::move(impl));
+}
+
+void register_handlers(http::ServeMux& mux) {
+  mux.handle(std::string(kPrefix), index_page);
+  mux.handle("/debug/pprof/cmdline", cmdline_page);
+  mux.handle("/debug/pprof/profile", cpu_profile_page);
+  mux.handle("/debug/gort/sched", sched_page);
+}
+
+}  // namespace gort::debug

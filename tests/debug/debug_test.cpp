@@ -1,0 +1,114 @@
+// gort::debug::serve: the net/http/pprof pages over HTTP, on a real loopback port.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <string>
+
+#include "gort/gort.hpp"
+#include "http/http_client.hpp"
+#include "test_util.hpp"
+
+using namespace std::chrono_literals;
+using gort::test::get_request;
+using gort::test::RawClient;
+
+namespace {
+
+gort::test::RawResponse fetch(const std::string& addr, const std::string& target) {
+  RawClient c(addr);
+  auto r = c.roundtrip(get_request(target, "Connection: close\r\n"));
+  return r.value_or(gort::test::RawResponse{});
+}
+
+template <class F>
+void with_debug_server(F test) {
+  gort::run(
+      [&] {
+        gort::debug::Server dbg = gort::debug::serve("127.0.0.1:0");
+        test(dbg.addr());
+        dbg.shutdown();
+        gort::test::wait_for_other_goroutines();
+      },
+      gort::Options{.procs = 2});
+}
+
+}  // namespace
+
+TEST(DebugServer, BindsAnEphemeralLoopbackPortAndServesTheIndex) {
+  with_debug_server([](const std::string& addr) {
+    EXPECT_EQ(addr.rfind("127.0.0.1:", 0), 0u) << addr;
+    EXPECT_NE(addr, "127.0.0.1:0");
+    auto r = fetch(addr, "/debug/pprof/");
+    EXPECT_EQ(r.status, 200);
+    EXPECT_TRUE(r.has("Content-Type: text/html; charset=utf-8")) << r.head;
+    EXPECT_NE(r.body.find("<a href='goroutine?debug=1'>goroutine</a>"), std::string::npos)
+        << r.body;
+    EXPECT_NE(r.body.find("full goroutine stack dump"), std::string::npos);
+    r = fetch(addr, "/debug/pprof");
+    EXPECT_EQ(r.status, 301);
+    EXPECT_TRUE(r.has("Location: /debug/pprof/")) << r.head;
+  });
+}
+
+TEST(DebugServer, GoroutineDumpsShowParkedGoroutines) {
+  with_debug_server([](const std::string& addr) {
+    auto ch = gort::make_chan<int>();
+    std::atomic<std::uint64_t> id{0};
+    gort::WaitGroup done;
+    done.add(1);
+    gort::go([&] {
+      id = gort::goid();
+      (void)ch.recv();
+      done.done();
+    });
+    while (id == 0) gort::yield();
+    const std::string want = "goroutine " + std::to_string(id) + " [chan receive]:\n";
+    gort::test::RawResponse r;
+    for (int i = 0; i < 100; ++i) {
+      r = fetch(addr, "/debug/pprof/goroutine?debug=2");
+      if (r.body.find(want) != std::string::npos) break;
+      gort::sleep(10ms);
+    }
+    EXPECT_EQ(r.status, 200);
+    EXPECT_NE(r.body.find(want), std::string::npos) << r.body;
+    r = fetch(addr, "/debug/pprof/goroutine?debug=1");
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body.rfind("goroutine profile: total ", 0), 0u) << r.body;
+    ch.send(1);
+    done.wait();
+  });
+}
+
+TEST(DebugServer, UnknownAndUnsupportedProfiles) {
+  with_debug_server([](const std::string& addr) {
+    auto r = fetch(addr, "/debug/pprof/nosuch?debug=1");
+    EXPECT_EQ(r.status, 404);
+    EXPECT_EQ(r.body, "Unknown profile\n");
+    r = fetch(addr, "/debug/pprof/goroutine");  // debug=0: the protobuf, not yet
+    EXPECT_EQ(r.status, 501);
+    EXPECT_NE(r.body.find("debug=0"), std::string::npos) << r.body;
+    r = fetch(addr, "/debug/pprof/profile?seconds=1");  // a gzipped profile.proto
+    EXPECT_EQ(r.status, 200);
+    ASSERT_GE(r.body.size(), 2u);
+    EXPECT_EQ(static_cast<unsigned char>(r.body[0]), 0x1f);
+    EXPECT_EQ(static_cast<unsigned char>(r.body[1]), 0x8b);
+    r = fetch(addr, "/debug/pprof/cmdline");
+    EXPECT_EQ(r.status, 200);
+    EXPECT_NE(r.body.find("debug_server_test"), std::string::npos) << r.body;
+  });
+}
+
+TEST(DebugServer, SchedPageShowsTheCounters) {
+  with_debug_server([](const std::string& addr) {
+    for (int i = 0; i < 10; ++i) gort::go([] {});
+    auto r = fetch(addr, "/debug/gort/sched");
+    EXPECT_EQ(r.status, 200);
+    EXPECT_NE(r.body.find("\nprocs                2\n"), std::string::npos) << r.body;
+    const auto at = r.body.find("\ngoroutines_created   ");
+    ASSERT_NE(at, std::string::npos) << r.body;
+    EXPECT_GE(std::stoul(r.body.substr(at + 22)), 10u) << r.body;
+    EXPECT_NE(r.body.find("\nP    created"), std::string::npos) << r.body;
+    EXPECT_NE(r.body.find("\n1    "), std::string::npos) << r.body;  // the second P's row
+  });
+}

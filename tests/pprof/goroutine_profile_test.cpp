@@ -1,0 +1,241 @@
+// The goroutine profile's text forms (Go's pprof.Lookup("goroutine").WriteTo, debug=1|2):
+// ids, states and wait reasons of known parked goroutines, frames of a marked function,
+// grouping of identical stacks, errors for what is not implemented, and dumps taken while
+// goroutines keep switching (no crash, sanitizer-clean).
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+#include "gort/gort.hpp"
+#include "test_util.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string dump(int debug) {
+  std::ostringstream out;
+  gort::pprof::write_profile("goroutine", out, debug);
+  return out.str();
+}
+
+// Dumps until every needle is in the debug=2 dump (the goroutines may still be on their
+// way to park), or gives up after ~2 s and returns the last dump.
+std::string dump_until(const std::vector<std::string>& needles, int debug = 2) {
+  std::string d;
+  for (int i = 0; i < 400; ++i) {
+    d = dump(debug);
+    bool all = true;
+    for (const auto& n : needles) all = all && d.find(n) != std::string::npos;
+    if (all) break;
+    gort::sleep(5ms);
+  }
+  return d;
+}
+
+std::string header(std::uint64_t id, const std::string& state) {
+  return "goroutine " + std::to_string(id) + " [" + state + "]:\n";
+}
+
+}  // namespace
+
+// Named frames the dump must show: noinline and noclone so they are real frames under
+// their own names, different bodies so identical-code folding keeps both.
+__attribute__((noinline, noclone)) void profile_marker_recv(gort::Chan<int> ch) {
+  (void)ch.recv();
+  asm volatile("");  // not a tail call: the frame stays on the stack
+}
+
+__attribute__((noinline, noclone)) void profile_marker_group(gort::Chan<int> ch, int tag) {
+  (void)ch.recv();
+  asm volatile("" : : "r"(tag));
+}
+
+namespace {
+
+std::size_t count(const std::string& s, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto p = s.find(needle); p != std::string::npos; p = s.find(needle, p + 1)) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST(GoroutineProfile, Debug2ShowsIdsStatesAndWaitReasons) {
+  gort::run(
+      [] {
+        auto ch = gort::make_chan<int>();
+        gort::Mutex mu;
+        gort::WaitGroup never;
+        never.add(1);
+        std::atomic<std::uint64_t> recv_id{0}, mutex_id{0}, wg_id{0}, sleep_id{0};
+        gort::WaitGroup done;
+        done.add(3);  // the sleeper is abandoned: it owns nothing
+        gort::go([&] {
+          recv_id = gort::goid();
+          profile_marker_recv(ch);
+          done.done();
+        });
+        mu.lock();
+        gort::go([&] {
+          mutex_id = gort::goid();
+          mu.lock();
+          mu.unlock();
+          done.done();
+        });
+        gort::go([&] {
+          wg_id = gort::goid();
+          never.wait();
+          done.done();
+        });
+        gort::go([&] {
+          sleep_id = gort::goid();
+          gort::sleep(10s);
+        });
+        while (recv_id == 0 || mutex_id == 0 || wg_id == 0 || sleep_id == 0) gort::yield();
+        const std::string d =
+            dump_until({header(recv_id, "chan receive"), header(mutex_id, "sync.Mutex.Lock"),
+                        header(wg_id, "sync.WaitGroup.Wait"), header(sleep_id, "sleep")});
+        EXPECT_EQ(d.rfind("goroutine 1 [running]:\n", 0), 0u) << d;  // the caller comes first
+        EXPECT_NE(d.find(header(recv_id, "chan receive")), std::string::npos) << d;
+        EXPECT_NE(d.find(header(mutex_id, "sync.Mutex.Lock")), std::string::npos) << d;
+        EXPECT_NE(d.find(header(wg_id, "sync.WaitGroup.Wait")), std::string::npos) << d;
+        EXPECT_NE(d.find(header(sleep_id, "sleep")), std::string::npos) << d;
+        // The receiver's stack names the function it is blocked in, Go-style.
+        const std::size_t at = d.find(header(recv_id, "chan receive"));
+        const std::size_t end = d.find("\n\n", at);
+        const std::string block = d.substr(at, end - at);
+        EXPECT_NE(block.find("profile_marker_recv(gort::Chan<int>)\n\t?:0 +0x"), std::string::npos)
+            << block;
+        EXPECT_EQ(block.find("gort::runtime::"), std::string::npos) << block;  // hidden
+        // Created by this test's body (the lambda holding the go statement).
+        EXPECT_NE(block.find("\ncreated by GoroutineProfile_Debug2ShowsIdsStatesAndWaitReasons"),
+                  std::string::npos)
+            << block;
+        ch.send(1);
+        mu.unlock();
+        never.done();
+        done.wait();
+      },
+      gort::Options{.procs = 2});
+}
+
+TEST(GoroutineProfile, Debug1GroupsIdenticalStacks) {
+  gort::run(
+      [] {
+        auto ch = gort::make_chan<int>();
+        constexpr int kN = 6;
+        std::atomic<int> started{0};
+        gort::WaitGroup done;
+        done.add(kN);
+        for (int i = 0; i < kN; ++i) {
+          gort::go([&] {
+            ++started;
+            profile_marker_group(ch, 7);
+            done.done();
+          });
+        }
+        while (started < kN) gort::yield();
+        std::string d;
+        int in_groups = 0, records = 0;
+        for (int attempt = 0; attempt < 400 && in_groups != kN; ++attempt) {
+          gort::sleep(5ms);
+          d = dump(1);
+          in_groups = records = 0;
+          std::istringstream lines(d);
+          std::string line, record;
+          int record_count = 0;
+          auto flush = [&] {
+            if (record.find("profile_marker_group") != std::string::npos) {
+              in_groups += record_count;
+              ++records;
+            }
+            record.clear();
+          };
+          while (std::getline(lines, line)) {
+            if (line.find(" @") != std::string::npos && line[0] != '#') {
+              flush();
+              record_count = std::stoi(line);
+            }
+            record += line + "\n";
+          }
+          flush();
+        }
+        EXPECT_EQ(d.rfind("goroutine profile: total ", 0), 0u) << d;
+        EXPECT_GE(std::stoi(d.substr(25)), kN + 1) << d;
+        EXPECT_EQ(in_groups, kN) << d;
+        EXPECT_LT(records, kN) << d;  // identical stacks were grouped
+        EXPECT_NE(d.find("\tprofile_marker_group(gort::Chan<int>, int)+0x"), std::string::npos)
+            << d;
+        for (int i = 0; i < kN; ++i) ch.send(i);
+        done.wait();
+      },
+      gort::Options{.procs = 2});
+}
+
+TEST(GoroutineProfile, UnsupportedFormsAreClearErrors) {
+  gort::run([] {
+    std::ostringstream out;
+    try {
+      gort::pprof::write_profile("goroutine", out, 0);
+      ADD_FAILURE() << "debug=0 should throw";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("debug=0"), std::string::npos) << e.what();
+    }
+    EXPECT_THROW(gort::pprof::write_profile("nosuch", out, 1), std::invalid_argument);
+    const auto ps = gort::pprof::profiles();
+    ASSERT_EQ(ps.size(), 1u);
+    EXPECT_EQ(ps[0].name, "goroutine");
+    EXPECT_GE(ps[0].count, 1);
+  });
+  std::ostringstream out;
+  EXPECT_THROW(gort::pprof::write_profile("goroutine", out, 2), gort::Panic);
+}
+
+// Dumps taken while goroutines keep parking, resuming and exiting on both Ps: the
+// validated walk may drop a moving goroutine's frames, but never crashes or reports a
+// goroutine twice.
+TEST(GoroutineProfile, DumpsWhileGoroutinesSwitch) {
+  gort::run(
+      [] {
+        std::atomic<bool> stop{false};
+        gort::WaitGroup wg;
+        for (int i = 0; i < 4; ++i) {
+          wg.add(1);
+          gort::go([&] {
+            auto a = gort::make_chan<int>(), b = gort::make_chan<int>();
+            gort::go([a, b] {
+              for (auto v : a) b.send(v);
+              b.close();
+            });
+            for (int n = 0; !stop.load(std::memory_order_relaxed); ++n) {
+              a.send(n);
+              (void)b.recv();
+              if (n % 16 == 0) gort::go([] { gort::yield(); });
+            }
+            a.close();
+            while (b.recv()) {
+            }
+            wg.done();
+          });
+        }
+        const int rounds = static_cast<int>(gort::test::scaled(300));
+        for (int r = 0; r < rounds; ++r) {
+          const std::string d = dump(r % 2 + 1);
+          ASSERT_FALSE(d.empty());
+          if (r % 2 == 1) {
+            EXPECT_EQ(count(d, "goroutine 1 ["), 1u);
+          }
+          gort::yield();
+        }
+        stop = true;
+        wg.wait();
+        gort::test::wait_for_other_goroutines();
+      },
+      gort::Options{.procs = 2});
+}
