@@ -62,10 +62,20 @@ decltype(auto) do_with_labels(const LabelSet& labels, F&& f) {
   return std::forward<F>(f)();
 }
 
-// pprof.Lookup(name).WriteTo(out, debug). name: "goroutine". debug: 1 or 2 (text forms);
-// 0, the gzipped profile.proto, is not implemented yet. Throws std::invalid_argument for
-// an unknown profile or a form not implemented (the message says which), and
-// gort::Panic outside gort::run.
+// runtime.SetBlockProfileRate: the "block" profile samples blocking events (channel
+// operations, select, sync waits) of about rate nanoseconds: 1 records every event, 0
+// (the default) turns it off. Sleeps and I/O waits are not blocking, as in Go.
+void set_block_profile_rate(int rate);
+// runtime.SetMutexProfileFraction: the "mutex" profile records 1 in rate contention events
+// on gort::Mutex and RWMutex (the time waiters waited, at the unlocker's stack); 0 turns it
+// off. Returns the previous rate; a negative rate only reads it.
+int set_mutex_profile_fraction(int rate);
+
+// pprof.Lookup(name).WriteTo(out, debug). name: "goroutine", "block" or "mutex".
+// debug: 0 for the gzipped profile.proto, 1 (and 2 for "goroutine") for Go's text forms.
+// The goroutine profile has no proto form yet. Throws std::invalid_argument for an unknown
+// profile or a form not implemented (the message says which), and gort::Panic outside
+// gort::run for "goroutine".
 void write_profile(std::string_view name, std::ostream& out, int debug = 0);
 
 // A profile write_profile knows, for indexes such as /debug/pprof/.

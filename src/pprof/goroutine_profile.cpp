@@ -36,6 +36,7 @@
 
 #include "gort/pprof.hpp"
 #include "gort/runtime.hpp"
+#include "pprof/contention_profile.hpp"
 #include "runtime/sched.hpp"
 #include "runtime/traceback.hpp"
 #include "symbolize/symbolizer.hpp"
@@ -106,7 +107,7 @@ void write_header(std::ostream& out, const GoroutineTrace& t) {
       out << "runnable";
       break;
     default:
-      out << detail::wait_reason_string(t.waitreason);
+      out << gort::detail::wait_reason_string(t.waitreason);
       break;
   }
   if (t.locked) out << ", locked to thread";
@@ -224,9 +225,11 @@ void write_grouped(std::ostream& out) {
 }  // namespace
 
 void write_profile(std::string_view name, std::ostream& out, int debug) {
+  if (name == "block" || name == "mutex")
+    return detail::write_contention_profile(name == "mutex", out, debug);
   if (name != "goroutine")
     throw std::invalid_argument("gort::pprof: unknown profile \"" + std::string(name) +
-                                "\" (supported: goroutine)");
+                                "\" (supported: block, goroutine, mutex)");
   if (debug <= 0)
     throw std::invalid_argument(
         "gort::pprof: the goroutine profile with debug=0 (gzipped profile.proto) is not "
@@ -239,9 +242,15 @@ void write_profile(std::string_view name, std::ostream& out, int debug) {
 }
 
 std::vector<ProfileInfo> profiles() {
-  return {ProfileInfo{"goroutine", num_goroutine(),
-                      "Stack traces of all current goroutines. Use debug=2 as a query parameter to "
-                      "export in the same format as an unrecovered panic."}};
+  return {
+      ProfileInfo{"block", detail::contention_profile_count(false),
+                  "Stack traces that led to blocking on synchronization primitives"},
+      ProfileInfo{"goroutine", num_goroutine(),
+                  "Stack traces of all current goroutines. Use debug=2 as a query parameter to "
+                  "export in the same format as an unrecovered panic."},
+      ProfileInfo{"mutex", detail::contention_profile_count(true),
+                  "Stack traces of holders of contended mutexes"},
+  };
 }
 
 }  // namespace gort::pprof

@@ -10,7 +10,9 @@
 #include <elf.h>
 #include <link.h>
 #include <unistd.h>
+#if GORT_HAVE_ZLIB
 #include <zlib.h>
+#endif
 
 #include <cstdio>
 #include <cstring>
@@ -246,6 +248,11 @@ std::string ProfileBuilder::encode(std::int64_t time_nanos, std::int64_t duratio
   return p.bytes();
 }
 
+#if !GORT_HAVE_ZLIB
+std::string gzip(std::string_view) {
+  throw std::runtime_error("gort was built without zlib: profiles cannot be written");
+}
+#else
 std::string gzip(std::string_view data) {
   z_stream zs{};
   if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
@@ -261,5 +268,6 @@ std::string gzip(std::string_view data) {
   out.resize(zs.total_out);
   return out;
 }
+#endif
 
 }  // namespace gort::pprof::detail

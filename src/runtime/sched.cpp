@@ -82,6 +82,7 @@
 #include "base/keep_errno.hpp"
 #include "runtime/context.hpp"
 #include "runtime/fiber_sanitizer.hpp"
+#include "runtime/mprof.hpp"
 #include "runtime/netpoll.hpp"
 
 namespace gort::runtime {
@@ -920,7 +921,16 @@ void park(detail::WaitReason why, ParkCommit commit, void* arg) {
   M* m = current_m();
   G* gp = m->curg;
   gp->waitreason = why;
+  // Block profile (mprof.cpp): time the park. One relaxed load when profiling is off.
+  const std::int64_t t0 =
+      g_block_profile_rate.load(std::memory_order_relaxed) > 0 && blocks_for_profile(why)
+          ? os::nanotime()
+          : 0;
   if (!direct_park(m, gp, commit, arg)) mcall_on(m, Action::kPark, commit, arg);
+  if (t0 != 0) {
+    block_event(os::nanotime() - t0, 1);  // skips park's frame: the stack starts at our caller
+    asm volatile("" ::: "memory");        // not a tail call: park's frame must still be there
+  }
 }
 
 void schedule_loop(Sched& s, M* m) {

@@ -17,6 +17,7 @@
 
 #include "base/cache.hpp"
 #include "gort/detail/sema.hpp"
+#include "runtime/mprof.hpp"
 #include "runtime/sched.hpp"
 
 namespace gort::detail {
@@ -33,6 +34,9 @@ struct Waiter {
   Waiter* next_addr = nullptr;  // heads only: next address queue in the bucket
   Waiter* tail = nullptr;       // heads only: last waiter of this address queue
   bool ticket = false;          // the releaser handed the count over directly
+  // When this waiter started waiting on a lock, while the mutex profile is on (else 0);
+  // the releaser that wakes it records the wait (Go's sudog.acquiretime).
+  std::int64_t acquire_time = 0;
 };
 
 struct alignas(base::kCacheLine) Bucket {
@@ -93,6 +97,16 @@ Waiter* dequeue(Bucket& b, const void* addr) GORT_REQUIRES(b.lock) {
   return nullptr;
 }
 
+// How long w waited for the lock (0 if not profiled). The waiters still queued behind it
+// start counting now, so the same interval is never charged twice (as in Go).
+std::int64_t contention_of(Waiter* w) {
+  if (w->acquire_time == 0) return 0;
+  const std::int64_t now = os::nanotime();
+  for (Waiter* x = w->next; x != nullptr; x = x->next)
+    if (x->acquire_time != 0) x->acquire_time = now;
+  return now - w->acquire_time;
+}
+
 bool unlock_bucket(void* arg, G*) GORT_NO_THREAD_SAFETY_ANALYSIS {
   static_cast<Lock*>(arg)->unlock();
   return true;
@@ -149,6 +163,8 @@ void sema_acquire(std::atomic<std::uint32_t>* addr, WaitReason why,
   Waiter w;
   w.addr = addr;
   w.g = current_g();
+  if (g_mutex_profile_fraction.load(std::memory_order_relaxed) > 0 && is_mutex_wait(why))
+    w.acquire_time = os::nanotime();
   for (;;) {
     b.lock.lock();
     b.nwait.fetch_add(1, std::memory_order_seq_cst);
@@ -181,8 +197,10 @@ void sema_release(std::atomic<std::uint32_t>* addr, bool handoff) {
   }
   Waiter* w = dequeue(b, addr);
   if (w != nullptr) b.nwait.fetch_sub(1, std::memory_order_relaxed);
+  const std::int64_t waited = w != nullptr ? contention_of(w) : 0;
   b.lock.unlock();
   if (w == nullptr) return;
+  if (waited > 0) mutex_event(waited, 1);  // skips sema_release: the stack starts at its caller
   const bool handed = handoff && try_acquire(addr);
   w->ticket = handed;
   // After the wake below, w (on the waiter's stack) may be gone: touch nothing of it.
