@@ -3,6 +3,9 @@
 //   /debug/pprof/                      index of the profiles (HTML, as Go's)
 //   /debug/pprof/goroutine?debug=1     goroutines grouped by stack, with counts
 //   /debug/pprof/goroutine?debug=2     every goroutine: id, state, wait reason, frames
+//   /debug/pprof/block, /mutex         contention profiles (proto; ?debug=1: text), once
+//                                      enabled with set_block_profile_rate and
+//                                      set_mutex_profile_fraction
 //   /debug/pprof/cmdline               the command line, NUL-separated
 //   /debug/pprof/profile?seconds=N     a CPU profile of the next N s (30), profile.proto
 //   /debug/gort/sched                  the scheduler's counters (gort::sched_stats())

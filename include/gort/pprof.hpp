@@ -71,11 +71,11 @@ void set_block_profile_rate(int rate);
 // off. Returns the previous rate; a negative rate only reads it.
 int set_mutex_profile_fraction(int rate);
 
-// pprof.Lookup(name).WriteTo(out, debug). name: "goroutine" (debug 1 or 2, the text
-// forms; debug=0, the gzipped profile.proto, is not implemented yet), "block" and "mutex"
-// (debug 0: profile.proto; 1: Go's text form). Throws std::invalid_argument for
-// an unknown profile or a form not implemented (the message says which), and
-// gort::Panic outside gort::run.
+// pprof.Lookup(name).WriteTo(out, debug). name: "goroutine", "block" or "mutex".
+// debug: 0 for the gzipped profile.proto, 1 (and 2 for "goroutine") for Go's text forms.
+// The goroutine profile has no proto form yet. Throws std::invalid_argument for an unknown
+// profile or a form not implemented (the message says which), and gort::Panic outside
+// gort::run for "goroutine".
 void write_profile(std::string_view name, std::ostream& out, int debug = 0);
 
 // A profile write_profile knows, for indexes such as /debug/pprof/.

@@ -73,7 +73,12 @@ void profile_page(const std::string& name, const http::Request& r, http::Respons
   }
   if (!unsupported.empty()) return serve_error(w, 501, unsupported);
   w.headers.set("X-Content-Type-Options", "nosniff");
-  w.headers.set("Content-Type", "text/plain; charset=utf-8");
+  if (debug != 0) {
+    w.headers.set("Content-Type", "text/plain; charset=utf-8");
+  } else {  // the gzipped proto, as Go serves it
+    w.headers.set("Content-Type", "application/octet-stream");
+    w.headers.set("Content-Disposition", "attachment; filename=\"" + name + "\"");
+  }
   w.body = std::move(out).str();
 }
 

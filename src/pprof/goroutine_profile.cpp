@@ -225,10 +225,8 @@ void write_grouped(std::ostream& out) {
 }  // namespace
 
 void write_profile(std::string_view name, std::ostream& out, int debug) {
-  if (name == "block" || name == "mutex") {
-    detail::write_contention_profile(name == "mutex", out, debug);
-    return;
-  }
+  if (name == "block" || name == "mutex")
+    return detail::write_contention_profile(name == "mutex", out, debug);
   if (name != "goroutine")
     throw std::invalid_argument("gort::pprof: unknown profile \"" + std::string(name) +
                                 "\" (supported: block, goroutine, mutex)");
@@ -244,13 +242,15 @@ void write_profile(std::string_view name, std::ostream& out, int debug) {
 }
 
 std::vector<ProfileInfo> profiles() {
-  return {ProfileInfo{"block", detail::contention_profile_count(false),
-                      "Stack traces that led to blocking on synchronization primitives"},
-          ProfileInfo{"goroutine", num_goroutine(),
-                      "Stack traces of all current goroutines. Use debug=2 as a query parameter to "
-                      "export in the same format as an unrecovered panic."},
-          ProfileInfo{"mutex", detail::contention_profile_count(true),
-                      "Stack traces of holders of contended mutexes"}};
+  return {
+      ProfileInfo{"block", detail::contention_profile_count(false),
+                  "Stack traces that led to blocking on synchronization primitives"},
+      ProfileInfo{"goroutine", num_goroutine(),
+                  "Stack traces of all current goroutines. Use debug=2 as a query parameter to "
+                  "export in the same format as an unrecovered panic."},
+      ProfileInfo{"mutex", detail::contention_profile_count(true),
+                  "Stack traces of holders of contended mutexes"},
+  };
 }
 
 }  // namespace gort::pprof

@@ -88,6 +88,9 @@ TEST(DebugServer, UnknownAndUnsupportedProfiles) {
     r = fetch(addr, "/debug/pprof/goroutine");  // debug=0: the protobuf, not yet
     EXPECT_EQ(r.status, 501);
     EXPECT_NE(r.body.find("debug=0"), std::string::npos) << r.body;
+    r = fetch(addr, "/debug/pprof/mutex");  // debug=0: a gzipped profile.proto
+    EXPECT_EQ(r.status, 200);
+    EXPECT_TRUE(r.has("Content-Type: application/octet-stream")) << r.head;
     r = fetch(addr, "/debug/pprof/profile?seconds=1");  // a gzipped profile.proto
     EXPECT_EQ(r.status, 200);
     ASSERT_GE(r.body.size(), 2u);

@@ -189,9 +189,11 @@ TEST(GoroutineProfile, UnsupportedFormsAreClearErrors) {
     }
     EXPECT_THROW(gort::pprof::write_profile("nosuch", out, 1), std::invalid_argument);
     const auto ps = gort::pprof::profiles();
-    ASSERT_EQ(ps.size(), 1u);
-    EXPECT_EQ(ps[0].name, "goroutine");
-    EXPECT_GE(ps[0].count, 1);
+    ASSERT_EQ(ps.size(), 3u);
+    EXPECT_EQ(ps[0].name, "block");
+    EXPECT_EQ(ps[1].name, "goroutine");
+    EXPECT_GE(ps[1].count, 1);
+    EXPECT_EQ(ps[2].name, "mutex");
   });
   std::ostringstream out;
   EXPECT_THROW(gort::pprof::write_profile("goroutine", out, 2), gort::Panic);
