@@ -230,7 +230,13 @@ G* take_free_g(Sched& s, M* m) {
   if (m->p == nullptr && m->curg != nullptr && m->oldp == nullptr &&
       m->in_runtime.load(std::memory_order_relaxed) == 1)
     m = reacquire_p(m);
-  G* gp = gfget(s, m->p);
+  G* gp = nullptr;
+  try {
+    gp = gfget(s, m->p);  // throws if no stack can be mapped
+  } catch (...) {
+    exit_runtime(m);
+    throw;
+  }
   exit_runtime(m);
   return gp;
 }
