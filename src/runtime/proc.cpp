@@ -200,6 +200,8 @@ Sched::Sched(const Options& resolved) : opts(resolved), stacks(resolved.stack_si
   }
   for (int i = 1; i <= gomaxprocs; ++i)
     if (std::gcd(i, gomaxprocs) == 1) steal_strides.push_back(static_cast<std::uint32_t>(i));
+  // At most this many goroutines run on without a P at once (sysmon.cpp, "Preemption").
+  max_preempted_running = 4 * gomaxprocs;
   // Without the kernel's process-wide barrier sysmon cannot take a P safely (sysmon.cpp).
   preempt_enabled.store(resolved.preempt && os::process_barrier_init(), std::memory_order_relaxed);
 }

@@ -565,6 +565,13 @@ void startlockedm(Sched& s, M* m, G* gp) {
   stopm(s, m);
 }
 
+// m's goroutine, preempted, stops running without a P (it switched, or got a P back).
+void end_lost_p_run(Sched& s, M* m) {
+  if (!m->lost_p) return;
+  m->lost_p = false;
+  s.preempted_running.fetch_sub(1, std::memory_order_relaxed);
+}
+
 // A goroutine that has no P to run on waits in the global queue (Go's exitsyscall0).
 void queue_globally(Sched& s, G* gp) {
   gp->m = nullptr;
@@ -582,6 +589,7 @@ G* after_run(Sched& s, M* m, G* gp) {
   const Action a = m->action;
   m->action = Action::kNone;
   P* p = m->p;
+  if (p == nullptr) end_lost_p_run(s, m);
   switch (a) {
     case Action::kYield:
       if (p == nullptr) {
@@ -704,6 +712,7 @@ void preempt_noticed(M* m) noexcept {
   // m->p belongs to another M now: forget it without touching it. Reset the word last
   // (relaxed: sysmon claims only Ms it sees holding a P, which this one no longer does).
   m->p = nullptr;
+  m->lost_p = true;
   m->preempt.store(kPreemptNone, std::memory_order_relaxed);
 }
 
@@ -711,7 +720,10 @@ M* reacquire_p(M* m) {
   while (m->p == nullptr) {
     GORT_DCHECK(m->curg != nullptr && m->oldp == nullptr &&
                 m->in_runtime.load(std::memory_order_relaxed) == 1);
-    if (acquire_idle_p(*m->sched, m)) break;
+    if (acquire_idle_p(*m->sched, m)) {
+      end_lost_p_run(*m->sched, m);
+      break;
+    }
     mcall(Action::kExitSyscall);  // resumes with a P, maybe on another M, section closed
     m = current_m();
     enter_runtime_to_switch(m);  // which may find the new P taken already: loop

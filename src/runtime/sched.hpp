@@ -123,6 +123,10 @@ struct M {
   bool spinning = false;
   G* lockedg = nullptr;
   P* oldp = nullptr;  // the P left in kSyscall while this M is in a blocking() call
+  // Its goroutine runs on without a P since sysmon took it (set when the M notices, in
+  // preempt_noticed; cleared at the goroutine's next switch). Counted in
+  // Sched::preempted_running.
+  bool lost_p = false;
   os::Note park;
   M* schedlink = nullptr;  // idle M list; guarded by Sched::lock
   std::thread thread;      // not joinable for M0 (the thread that called run())
@@ -241,6 +245,11 @@ struct Sched {
   // process-wide barrier; sysmon turns it off if the barrier ever fails.
   std::atomic<bool> preempt_enabled{false};
   std::atomic<std::uint64_t> preemptions{0};  // Ps taken from goroutines that ran too long
+  // Goroutines still running without a P after sysmon took it (each on its own thread):
+  // incremented by sysmon, decremented at the goroutine's next switch (end_lost_p_run).
+  // sysmon stops preempting at max_preempted_running, a bound on threads.
+  std::atomic<std::int32_t> preempted_running{0};
+  int max_preempted_running = 0;
 
   Lock gfree_lock;
   // LIFO: the most recently freed G is the likeliest to still be in cache and TLB.

@@ -53,6 +53,12 @@
 // whose caller holds a channel lock switches to g0, which runs the commit step (releasing
 // the lock) before it looks for a P.
 //
+// Threads. Each preempted goroutine occupies a thread of its own until its next
+// scheduling point, so goroutines that compute for long without one would otherwise get a
+// thread each (a thousand of them, a thousand threads, against GOMAXPROCS). sysmon stops
+// preempting while 4 x GOMAXPROCS goroutines run without a P: beyond that, hogs wait for
+// one another as without preemption, and at most 5 x GOMAXPROCS threads run goroutine code.
+//
 // The price on the hot paths is a load, a store and a load of the M's own cache line per
 // section (no fence instruction); the heavy barrier is paid by sysmon, at most once per
 // 10 ms per hog (retried 1 ms later if the M was inside a section). Without membarrier
@@ -143,8 +149,12 @@ bool take_from_running(Sched& s, P* p) {
     mp->preempt.compare_exchange_strong(state, kPreemptNone, std::memory_order_relaxed);
     return false;
   }
-  if (!mp->preempt.compare_exchange_strong(state, kPreemptTaken, std::memory_order_acq_rel))
+  // Counted before the take, so that the M's decrement at its next switch never comes first.
+  s.preempted_running.fetch_add(1, std::memory_order_relaxed);
+  if (!mp->preempt.compare_exchange_strong(state, kPreemptTaken, std::memory_order_acq_rel)) {
+    s.preempted_running.fetch_sub(1, std::memory_order_relaxed);
     return false;  // the M entered the runtime and kept its P
+  }
   // p is ours: the M will not touch it again. Go's handoffp, as for a retaken syscall.
   p->m.store(nullptr, std::memory_order_relaxed);
   p->status.store(PStatus::kIdle, std::memory_order_relaxed);
@@ -164,6 +174,8 @@ bool preempt_if_hogging(Sched& s, P* p, PObservation& o, std::int64_t now) {
   }
   if (now - o.schedwhen < kForcePreemptNs || !has_work(s, p, now)) return false;
   if (!s.preempt_enabled.load(std::memory_order_relaxed)) return false;
+  if (s.preempted_running.load(std::memory_order_relaxed) >= s.max_preempted_running)
+    return false;  // enough threads run goroutines without a P: let this one be
   if (take_from_running(s, p)) return true;
   o.schedwhen = now - kForcePreemptNs + kPreemptRetryNs;
   return false;

@@ -107,6 +107,39 @@ TEST(Preempt, OffByOptionTheOthersWait) {
   EXPECT_EQ(r.stats.preemptions, 0u);
 }
 
+// Twelve goroutines computing without a scheduling point on one P: sysmon preempts at most
+// four at a time (4 x GOMAXPROCS), so no more than five of them run at once (one holding
+// the P) and the runtime does not start a thread per hog.
+TEST(Preempt, ThreadsForPreemptedGoroutinesAreBounded) {
+  SKIP_WITHOUT_PREEMPTION();
+  constexpr int kHogs = 12;
+  std::atomic<int> running{0}, max_running{0};
+  gort::SchedStats st;
+  gort::run(
+      [&] {
+        gort::WaitGroup wg;
+        wg.add(kHogs);
+        for (int i = 0; i < kHogs; ++i) {
+          gort::go([&] {
+            const int now = running.fetch_add(1) + 1;
+            int seen = max_running.load();
+            while (now > seen && !max_running.compare_exchange_weak(seen, now)) {
+            }
+            spin_for(200ms);
+            running.fetch_sub(1);
+            wg.done();
+          });
+        }
+        wg.wait();
+        st = gort::sched_stats();
+      },
+      gort::Options{.procs = 1});
+  EXPECT_GE(max_running.load(), 2) << "no hog was preempted";
+  EXPECT_LE(max_running.load(), 5);
+  EXPECT_GE(st.preemptions, 4u);
+  EXPECT_LE(st.threads, 7);
+}
+
 // ---- A preempted goroutine's next runtime operations ---------------------------------
 
 // The first runtime operation of a goroutine whose P was taken: each enters the runtime
