@@ -44,9 +44,11 @@
 // touches the P; the CAS Claimed -> None and sysmon's Claimed -> Taken are exclusive, so
 // exactly one side owns the P afterwards. The section the M last closed ended with a
 // release store that sysmon's load reads, so its writes to the P happen before the P's
-// next owner runs. Nested sections skip the check: while one is open sysmon cannot take
-// the P. The binding check in (3) sees the M's binding as of its last section (the only
-// place it changes), so sysmon takes exactly the P the M holds. Go's m.locks has no
+// next owner runs. While a section is open sysmon cannot take the P, so an inner entry
+// can only find a claim about to be withdrawn (it cancels it; checking at every depth is
+// cheaper than a branch on the depth). The binding check in (3) sees the M's binding as
+// of its last section (the only place it changes), so sysmon takes exactly the P the M
+// holds. Go's m.locks has no
 // counterpart: runtime locks need not block preemption, because an M that loses its P
 // inside a locked region never waits for one there. Non-switching sections carry on
 // without a P (ready() then uses the global queue, as a plain thread does), and a park
@@ -59,10 +61,18 @@
 // preempting while 4 x GOMAXPROCS goroutines run without a P: beyond that, hogs wait for
 // one another as without preemption, and at most 5 x GOMAXPROCS threads run goroutine code.
 //
-// The price on the hot paths is a load, a store and a load of the M's own cache line per
-// section (no fence instruction); the heavy barrier is paid by sysmon, at most once per
-// 10 ms per hog (retried 1 ms later if the M was inside a section). Without membarrier
-// (old kernels, qemu-user, seccomp) preemption is off (SchedStats::preemption_enabled).
+// Rejected designs. A new P status kPreempted, checked by the M: once the taken P runs
+// again under another M its status reads kRunning, and a hog that has not yet noticed
+// would take it for its own (ABA); the claim therefore lives on the M. A full fence on the
+// M's side instead of membarrier: ~20 cycles per section on x86 (an xchg). A signal whose
+// handler, on the hog's own thread, gives the P away (same-thread, so no fence at all):
+// user system calls that SA_RESTART does not restart (sleeps, polls)
+// would then fail with EINTR.
+//
+// The price on the hot paths is a store and a load on entry and a store on exit, on the
+// M's own cache line, with no fence instruction; the heavy barrier is paid by sysmon, at
+// most once per 10 ms per hog (retried 1 ms later if the M was inside a section). Without
+// membarrier (old kernels, qemu-user, seccomp) preemption is off (SchedStats::preemption_enabled).
 // Under TSan, which does not model membarrier, both sides use seq_cst instead.
 //
 // Invariant: sysmon touches a P only through atomics (status, m, schedtick, syscalltick,
