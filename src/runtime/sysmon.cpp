@@ -66,13 +66,14 @@
 // would take it for its own (ABA); the claim therefore lives on the M. A full fence on the
 // M's side instead of membarrier: ~20 cycles per section on x86 (an xchg). A signal whose
 // handler, on the hog's own thread, gives the P away (same-thread, so no fence at all):
-// user system calls that SA_RESTART does not restart (sleeps, polls)
-// would then fail with EINTR.
+// user system calls that SA_RESTART does not restart (sleeps, polls) would then fail
+// with EINTR.
 //
 // The price on the hot paths is a store and a load on entry and a store on exit, on the
 // M's own cache line, with no fence instruction; the heavy barrier is paid by sysmon, at
 // most once per 10 ms per hog (retried 1 ms later if the M was inside a section). Without
-// membarrier (old kernels, qemu-user, seccomp) preemption is off (SchedStats::preemption_enabled).
+// membarrier (old kernels, qemu-user, seccomp) preemption is off
+// (SchedStats::preemption_enabled).
 // Under TSan, which does not model membarrier, both sides use seq_cst instead.
 //
 // Invariant: sysmon touches a P only through atomics (status, m, schedtick, syscalltick,
