@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <ostream>
 #include <string>
 
 #include "gort/gort.hpp"
@@ -147,10 +148,17 @@ TEST(Preempt, ThreadsForPreemptedGoroutinesAreBounded) {
 // park or yield completed by g0 without a P, spawning, which gets a P back at once, ...).
 enum class Op { kSend, kRecv, kSpawn, kSleep, kUnlock, kYield, kBlocking, kLockedYield, kExit };
 
-std::string op_name(const ::testing::TestParamInfo<Op>& info) {
+const char* name_of(Op op) {
   static const char* const kNames[] = {"Send",  "Recv",     "Spawn",       "Sleep", "Unlock",
                                        "Yield", "Blocking", "LockedYield", "Exit"};
-  return kNames[static_cast<int>(info.param)];
+  return kNames[static_cast<int>(op)];
+}
+std::string op_name(const ::testing::TestParamInfo<Op>& info) {
+  return name_of(info.param);
+}
+// For GoogleTest's (and CTest's) test listings.
+[[maybe_unused]] void PrintTo(Op op, std::ostream* os) {
+  *os << name_of(op);
 }
 
 class PreemptedThen : public ::testing::TestWithParam<Op> {};
