@@ -66,7 +66,11 @@
 //
 // Invariants.
 //   * nmspinning == number of Ms with m->spinning (plus transiently the wakep() claim).
-//   * An M holds at most one P; p->m == m iff m->p == p.
+//   * An M holds at most one P; p->m == m iff m->p == p, except that after sysmon takes
+//     the P of a running goroutine (sysmon.cpp, "Preemption") m->p is stale until the M's
+//     next runtime section, which clears it.
+//   * A goroutine switch happens inside a runtime section at depth 1 (sched.hpp), which
+//     the resumed side closes in finish_switch_in; g0 runs at depth >= 1.
 //   * A G in a run queue is kRunnable and its sp is valid.
 //   * Sched::lock is never held across a goroutine switch.
 #include "runtime/sched.hpp"
