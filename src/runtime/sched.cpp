@@ -756,15 +756,21 @@ void timer_added(Sched& s, std::int64_t when, bool on_own_p) {
   if (!on_own_p) wakep(s);
 }
 
+#define GORT_ALWAYS_INLINE inline __attribute__((always_inline))
+
 namespace {
-// m: the calling thread's M, or null for a plain thread.
-void make_runnable_on(Sched& s, M* m, G* gp, bool next) {
-  RuntimeSection section(m);
-  if (m != nullptr && m->p != nullptr) {
-    runqput(s, m, m->p, gp, next);
-  } else {
-    LockGuard l(s.lock);
-    globrunqput(s, gp);
+// m: the calling thread's M, or null for a plain thread. Inlined into ready(), where m is
+// known non-null and the hot path is one runqput; wakep touches no P, so it runs after
+// the section.
+GORT_ALWAYS_INLINE void make_runnable_on(Sched& s, M* m, G* gp, bool next) {
+  {
+    RuntimeSection section(m);
+    if (m != nullptr && m->p != nullptr) {
+      runqput(s, m, m->p, gp, next);
+    } else {
+      LockGuard l(s.lock);
+      globrunqput(s, gp);
+    }
   }
   wakep(s);
 }
@@ -805,8 +811,6 @@ void begin_exit(Sched& s) {
   for (M* m : ms) m->park.wakeup();
   s.sysmon_note.wakeup();
 }
-
-#define GORT_ALWAYS_INLINE inline __attribute__((always_inline))
 
 // The commit step of prev's direct park, run by the goroutine it switched to (on the same
 // M, right after the switch): the counterpart of after_run's kPark case.
