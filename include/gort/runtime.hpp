@@ -52,6 +52,11 @@ struct Options {
   // Report "all goroutines are asleep - deadlock!" when nothing can wake any goroutine.
   // Disable when threads outside gort wake goroutines (Go has no such threads).
   bool detect_deadlock = true;
+  // Let the runtime's monitor hand the P of a goroutine that has run for 10 ms without a
+  // scheduling point to another thread, so it cannot starve the others (Go's preemption;
+  // the goroutine keeps its thread and waits for a P at its next scheduling point). Needs
+  // Linux membarrier(2) (MEMBARRIER_CMD_PRIVATE_EXPEDITED); without it, off.
+  bool preempt = true;
 };
 
 namespace detail {
@@ -192,6 +197,8 @@ struct SchedStats {
   std::uint64_t global_queue_gets = 0;
   std::uint64_t thread_wakeups = 0;  // idle Ms woken to run goroutines
   std::uint64_t sysmon_retakes = 0;  // Ps taken from threads blocked in gort::blocking
+  std::uint64_t preemptions = 0;     // Ps taken from goroutines running 10 ms without a switch
+  bool preemption_enabled = false;   // Options::preempt, and the kernel supports it
   std::vector<ProcStats> per_proc;
 };
 // A snapshot of the running runtime's counters; all zero outside run().

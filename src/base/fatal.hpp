@@ -32,3 +32,19 @@ void raw_write_uint(std::uint64_t v) noexcept;
   } while (0)
 #define GORT_STR2(x) #x
 #define GORT_STR(x) GORT_STR2(x)
+
+// GORT_DCHECK(cond): an invariant checked on hot paths only in debug and sanitizer builds.
+#if !defined(NDEBUG) || defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define GORT_DCHECK_ON 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define GORT_DCHECK_ON 1
+#endif
+#endif
+#if defined(GORT_DCHECK_ON)
+#define GORT_DCHECK(cond) GORT_CHECK(cond)
+#else
+#define GORT_DCHECK(cond) \
+  do {                    \
+  } while (0)
+#endif

@@ -86,6 +86,21 @@ void current_thread_stack(const void** bottom, std::size_t* size) noexcept;
 // Number of CPUs this process may run on (sched_getaffinity), at least 1.
 int usable_cpus() noexcept;
 
+// ---- Process-wide memory barrier ---------------------------------------------------
+// The heavy side of an asymmetric fence (Linux membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED;
+// folly calls the pair asymmetricHeavyBarrier/asymmetricLightBarrier). When
+// process_barrier() returns true, every other thread of the process has executed a full
+// memory barrier at some instruction boundary between the call and its return (a thread
+// that was not running did so when it was switched out). A thread whose ordering must pair
+// with it needs only a compiler barrier, std::atomic_signal_fence(seq_cst): two stores and
+// loads separated by either fence then behave as if both sides had a full fence.
+// process_barrier_init() registers the process for the command (once; idempotent) and
+// returns whether the kernel supports it; process_barrier() must only be called after it
+// returned true, and returns false if the kernel refused (callers then stop relying on it).
+// Context: any thread; may take microseconds (an IPI to every CPU running the process).
+bool process_barrier_init() noexcept;
+bool process_barrier() noexcept;
+
 // ---- Virtual memory -----------------------------------------------------------------
 std::size_t page_size() noexcept;
 // Reserves size bytes of readable/writable address space that the kernel commits lazily,

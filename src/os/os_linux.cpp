@@ -1,5 +1,6 @@
 // Linux backend of os.hpp.
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -72,6 +73,23 @@ bool Note::sleep_for(std::int64_t ns) noexcept {
     futex_wait(&key_, 0, left);
   }
   return true;
+}
+
+// Registration is per process and survives run(): done once. Under qemu-user or a seccomp
+// filter the syscall may be missing (ENOSYS, EPERM): then the caller goes without.
+bool process_barrier_init() noexcept {
+  static const bool ok = [] {
+    base::KeepErrno keep;
+    const long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+    if (cmds < 0 || (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0) return false;
+    return syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+  }();
+  return ok;
+}
+
+bool process_barrier() noexcept {
+  base::KeepErrno keep;
+  return syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0;
 }
 
 int thread_id() noexcept {

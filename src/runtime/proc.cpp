@@ -33,6 +33,7 @@ namespace {
 
 std::atomic<bool> g_running{false};
 std::atomic<std::uint64_t> g_unowned_created{0};  // goroutines made by threads without a P
+std::atomic<std::uint64_t> g_unowned_exited{0};   // goroutines that exited without a P
 
 constexpr int kGlobalFreeBatch = 32;  // Gs moved between a P and the global list at once
 
@@ -65,6 +66,7 @@ void free_locals(G* gp) {
     gp->fn_heap = nullptr;
   }
   free_locals(gp);
+  enter_runtime_to_switch(current_m());  // g0 takes the level over
   mcall(Action::kExit);
   base::fatal("runtime: dead goroutine resumed");
 }
@@ -141,6 +143,11 @@ G* gfget(Sched& s, P* p) {
 void gfput(Sched& s, P* p, G* gp) {
   // A goroutine seen deep in its stack returns those pages now (see stack.hpp).
   if (gp->lowest_sp < gp->stack.hi - StackArena::kKeepBytes) StackArena::trim(gp->stack);
+  if (p == nullptr) {  // a goroutine that exited after sysmon took its P
+    LockGuard l(s.gfree_lock);
+    s.gfree.push_back(gp);
+    return;
+  }
   if (p->gfree_count == P::kLocalFreeMax) {
     LockGuard l(s.gfree_lock);
     // Oldest half to the global list, so Ps that spawn more than they retire get them.
@@ -163,7 +170,11 @@ void gdestroy(Sched& s, P* p, G* gp) {
   san::tsan_destroy_fiber(gp->tsan_fiber);
   gp->tsan_fiber = nullptr;
   gp->asan_fake_stack = nullptr;
-  bump(p->counters.exited);
+  if (p != nullptr) {
+    bump(p->counters.exited);
+  } else {
+    g_unowned_exited.fetch_add(1, std::memory_order_relaxed);
+  }
   const bool was_main = gp->is_main;
   gp->is_main = false;
   gfput(s, p, gp);
@@ -191,6 +202,10 @@ Sched::Sched(const Options& resolved) : opts(resolved), stacks(resolved.stack_si
   for (int i = 1; i <= gomaxprocs; ++i)
     if (std::gcd(i, gomaxprocs) == 1) steal_strides.push_back(static_cast<std::uint32_t>(i));
   netpoll_init(*this);
+  // At most this many goroutines run on without a P at once (sysmon.cpp, "Preemption").
+  max_preempted_running = 4 * gomaxprocs;
+  // Without the kernel's process-wide barrier sysmon cannot take a P safely (sysmon.cpp).
+  preempt_enabled.store(resolved.preempt && os::process_barrier_init(), std::memory_order_relaxed);
 }
 
 Sched::~Sched() {
@@ -210,11 +225,32 @@ using namespace gort::runtime;
 
 namespace detail {
 
+namespace {
+// A goroutine preempted by sysmon gets a P back here rather than spawning without one
+// (through the global locks) until its next switch: a long `go` loop is the usual case.
+// Not inside a blocking() call (oldp set), where the goroutine must not switch.
+G* take_free_g(Sched& s, M* m) {
+  if (m == nullptr) return gfget(s, nullptr);
+  enter_runtime(m);
+  if (m->p == nullptr && m->curg != nullptr && m->oldp == nullptr &&
+      m->in_runtime.load(std::memory_order_relaxed) == 1)
+    m = reacquire_p(m);
+  G* gp = nullptr;
+  try {
+    gp = gfget(s, m->p);  // throws if no stack can be mapped
+  } catch (...) {
+    exit_runtime(m);
+    throw;
+  }
+  exit_runtime(m);
+  return gp;
+}
+}  // namespace
+
 SpawnSlot spawn_begin(std::size_t size, std::size_t align) {
   Sched* s = current_sched();
   if (s == nullptr) throw Panic("gort::go called outside gort::run");
-  M* m = current_m();
-  G* gp = gfget(*s, m != nullptr ? m->p : nullptr);
+  G* gp = take_free_g(*s, current_m());
   san::asan_unpoison(reinterpret_cast<void*>(gp->stack.lo), gp->stack.hi - gp->stack.lo);
   void* storage;
   if (size <= kInlineClosureBytes && align <= alignof(G)) {
@@ -231,6 +267,7 @@ void spawn_commit(SpawnSlot slot, Closure* body) noexcept {
   Sched& s = *current_sched();
   G* gp = static_cast<G*>(slot.g);
   M* m = current_m();  // re-read: the closure's constructor may have switched threads
+  RuntimeSection section(m);
   P* p = m != nullptr ? m->p : nullptr;
   gp->fn = body;
   const std::uintptr_t floor =
@@ -282,6 +319,7 @@ int run_main(Closure* body, const Options& opts) {
   }
   auto* s = new Sched(resolved);
   g_unowned_created.store(0, std::memory_order_relaxed);
+  g_unowned_exited.store(0, std::memory_order_relaxed);
   install_fault_reporting();
   {
     M m0;
@@ -361,7 +399,8 @@ void gls_set(std::size_t key, void* value, void (*destroy)(void*)) {
 int num_goroutine() {
   Sched* s = current_sched();
   if (s == nullptr) return 0;
-  std::uint64_t created = g_unowned_created.load(std::memory_order_relaxed), exited = 0;
+  std::uint64_t created = g_unowned_created.load(std::memory_order_relaxed);
+  std::uint64_t exited = g_unowned_exited.load(std::memory_order_relaxed);
   for (P* p : s->allp) {
     created += p->counters.created.load(std::memory_order_relaxed);
     exited += p->counters.exited.load(std::memory_order_relaxed);
@@ -407,6 +446,8 @@ SchedStats sched_stats() {
   }
   st.thread_wakeups = s->thread_wakeups.load(std::memory_order_relaxed);
   st.sysmon_retakes = s->sysmon_retakes.load(std::memory_order_relaxed);
+  st.preemptions = s->preemptions.load(std::memory_order_relaxed);
+  st.preemption_enabled = s->preempt_enabled.load(std::memory_order_relaxed);
   for (P* p : s->allp) {
     const PCounters& c = p->counters;
     ProcStats ps;

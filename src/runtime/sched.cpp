@@ -68,7 +68,11 @@
 //
 // Invariants.
 //   * nmspinning == number of Ms with m->spinning (plus transiently the wakep() claim).
-//   * An M holds at most one P; p->m == m iff m->p == p.
+//   * An M holds at most one P; p->m == m iff m->p == p, except that after sysmon takes
+//     the P of a running goroutine (sysmon.cpp, "Preemption") m->p is stale until the M's
+//     next runtime section, which clears it.
+//   * A goroutine switch happens inside a runtime section at depth 1 (sched.hpp), which
+//     the resumed side closes in finish_switch_in; g0 runs at depth >= 1.
 //   * A G in a run queue is kRunnable and its sp is valid.
 //   * Sched::lock is never held across a goroutine switch.
 #include "runtime/sched.hpp"
@@ -104,7 +108,7 @@ G* execute(M* m, G* gp) {
   gp->status.store(GStatus::kRunning, std::memory_order_relaxed);
   gp->m = m;
   m->curg = gp;
-  ++p->schedtick;
+  bump(p->schedtick);
   bump(p->counters.switches);
   san::asan_start_switch(&m->g0.asan_fake_stack, reinterpret_cast<void*>(gp->stack.lo),
                          gp->stack.hi - gp->stack.lo);
@@ -118,17 +122,20 @@ G* execute(M* m, G* gp) {
 
 // ---- Ps -----------------------------------------------------------------------------
 
+// p->m is relaxed throughout: its only concurrent reader is sysmon, which compares it
+// with an M whose handshake it won (sysmon.cpp); ownership itself moves through
+// Sched::lock, Note wakeups and the status CASes.
 void acquirep(M* m, P* p) {
-  GORT_CHECK(p != nullptr && p->m == nullptr && m->p == nullptr);
-  p->m = m;
+  GORT_CHECK(p != nullptr && p->m.load(std::memory_order_relaxed) == nullptr && m->p == nullptr);
+  p->m.store(m, std::memory_order_relaxed);
   p->status.store(PStatus::kRunning, std::memory_order_relaxed);
   m->p = p;
 }
 
 P* releasep(M* m) {
   P* p = m->p;
-  GORT_CHECK(p != nullptr && p->m == m);
-  p->m = nullptr;
+  GORT_CHECK(p != nullptr && p->m.load(std::memory_order_relaxed) == m);
+  p->m.store(nullptr, std::memory_order_relaxed);
   p->status.store(PStatus::kIdle, std::memory_order_relaxed);
   m->p = nullptr;
   return p;
@@ -358,6 +365,19 @@ void checkdead(Sched& s) GORT_REQUIRES(s.lock) {
   base::die();
 }
 
+// Takes an idle P for m, if there is one.
+bool acquire_idle_p(Sched& s, M* m) {
+  if (s.npidle.load(std::memory_order_relaxed) == 0) return false;
+  P* p = nullptr;
+  {
+    LockGuard l(s.lock);
+    p = pidleget(s);
+  }
+  if (p == nullptr) return false;
+  acquirep(m, p);
+  return true;
+}
+
 // Puts m to sleep until another M hands it a P (or the runtime exits). Go's stopm.
 void stopm(Sched& s, M* m) {
   GORT_CHECK(m->p == nullptr && !m->spinning);
@@ -491,10 +511,16 @@ G* poll_network(Sched& s) {
 G* find_runnable(Sched& s, M* m) {
   for (;;) {
     if (s.exiting.load(std::memory_order_acquire)) return nullptr;
+    if (m->p == nullptr) {
+      // The goroutine that ran here lost its P (to sysmon while it ran, or during a
+      // blocking call): get one before looking for work.
+      if (!acquire_idle_p(s, m)) stopm(s, m);
+      continue;
+    }
     P* p = m->p;
-    GORT_CHECK(p != nullptr);
     check_timers(p);
-    if (p->schedtick % 61 == 0 && s.runq_size.load(std::memory_order_relaxed) > 0) {
+    if (p->schedtick.load(std::memory_order_relaxed) % 61 == 0 &&
+        s.runq_size.load(std::memory_order_relaxed) > 0) {
       LockGuard l(s.lock);
       if (G* gp = globrunqget(s, p, 1)) return gp;
     }
@@ -567,14 +593,37 @@ void startlockedm(Sched& s, M* m, G* gp) {
   stopm(s, m);
 }
 
+// m's goroutine, preempted, stops running without a P (it switched, or got a P back).
+void end_lost_p_run(Sched& s, M* m) {
+  if (!m->lost_p) return;
+  m->lost_p = false;
+  s.preempted_running.fetch_sub(1, std::memory_order_relaxed);
+}
+
+// A goroutine that has no P to run on waits in the global queue (Go's exitsyscall0).
+void queue_globally(Sched& s, G* gp) {
+  gp->m = nullptr;
+  gp->status.store(GStatus::kRunnable, std::memory_order_relaxed);
+  LockGuard l(s.lock);
+  globrunqput(s, gp);
+}
+
 // On g0 after gp switched back: carry out what it asked for. Returns a G to run at once
-// (a park whose commit step declined), else null.
+// (a park whose commit step declined), else null. m has no P if sysmon took it while gp
+// ran (sysmon.cpp, "Preemption"): then gp's action is completed without one and gp, if
+// still runnable, waits in the global queue; find_runnable (or, for a locked gp,
+// stoplockedm) then gets this M a P.
 G* after_run(Sched& s, M* m, G* gp) {
   const Action a = m->action;
   m->action = Action::kNone;
   P* p = m->p;
+  if (p == nullptr) end_lost_p_run(s, m);
   switch (a) {
     case Action::kYield:
+      if (p == nullptr) {
+        queue_globally(s, gp);
+        return nullptr;
+      }
       gp->m = nullptr;
       gp->status.store(GStatus::kRunnable, std::memory_order_relaxed);
       bump(p->counters.yields);
@@ -582,12 +631,16 @@ G* after_run(Sched& s, M* m, G* gp) {
       return nullptr;
     case Action::kPark: {
       gp->m = nullptr;
-      bump(p->counters.parks);
+      if (p != nullptr) bump(p->counters.parks);
       // Release: whoever readies gp (after the commit below unlocks) sees a stopped G.
       gp->status.store(GStatus::kWaiting, std::memory_order_release);
       ParkCommit commit = m->park_commit;
       m->park_commit = nullptr;
       if (commit != nullptr && !commit(m->park_arg, gp)) {
+        if (p == nullptr) {
+          queue_globally(s, gp);
+          return nullptr;
+        }
         gp->status.store(GStatus::kRunnable, std::memory_order_relaxed);
         return gp;
       }
@@ -597,15 +650,9 @@ G* after_run(Sched& s, M* m, G* gp) {
       gdestroy(s, p, gp);
       return nullptr;
     case Action::kExitSyscall:
-      // Back from a blocking call with no P to run on: queue gp globally and wait for a
-      // P (Go's exitsyscall0). A locked gp waits for its own M: the loop's stoplockedm.
-      gp->m = nullptr;
-      gp->status.store(GStatus::kRunnable, std::memory_order_relaxed);
-      {
-        LockGuard l(s.lock);
-        globrunqput(s, gp);
-      }
-      if (m->lockedg == nullptr) stopm(s, m);
+      // Back from a blocking call (or preempted, see reacquire_p) with no P to run on. A
+      // locked gp waits for its own M: the loop's stoplockedm.
+      queue_globally(s, gp);
       return nullptr;
     case Action::kNone:
       break;
@@ -649,10 +696,13 @@ void handoffp(Sched& s, P* p) {
 
 bool enter_blocking() {
   M* m = current_m();
-  if (m == nullptr || m->curg == nullptr || m->p == nullptr) return false;  // plain call
+  if (m == nullptr || m->curg == nullptr) return false;  // plain call
+  RuntimeSection section(m);
+  // No P (already in a blocking call, or preempted and not yet rescheduled): plain call.
+  if (m->p == nullptr) return false;
   P* p = m->p;
   m->oldp = p;
-  p->m = nullptr;
+  p->m.store(nullptr, std::memory_order_relaxed);
   m->p = nullptr;
   p->syscalltick.fetch_add(1, std::memory_order_relaxed);
   // Release: sysmon (or whoever wins the CAS back to kIdle) sees the P as we left it.
@@ -664,25 +714,50 @@ bool enter_blocking() {
 
 void exit_blocking() {
   M* m = current_m();
+  enter_runtime(m);
   P* p = std::exchange(m->oldp, nullptr);
-  Sched& s = *m->sched;
   PStatus expect = PStatus::kSyscall;
   if (p->status.compare_exchange_strong(expect, PStatus::kRunning, std::memory_order_acq_rel)) {
-    p->m = m;
+    p->m.store(m, std::memory_order_relaxed);
     m->p = p;
     p->syscalltick.fetch_add(1, std::memory_order_relaxed);
+    exit_runtime(m);
     return;  // fast path: nobody took it
   }
-  P* idle = nullptr;
-  if (s.npidle.load(std::memory_order_relaxed) > 0) {
-    LockGuard l(s.lock);
-    idle = pidleget(s);
-  }
-  if (idle != nullptr) {
-    acquirep(m, idle);
+  m = reacquire_p(m);  // an idle P, or wait for one in the global queue (maybe on another M)
+  exit_runtime(m);
+}
+
+void preempt_noticed(M* m) noexcept {
+  std::uint32_t seen = kPreemptClaimed;
+  // Cancel the claim: sysmon then keeps its hands off (its own CAS to kPreemptTaken fails).
+  // Acquire on failure: pairs with sysmon's CAS to kPreemptTaken (nothing of the P is read
+  // after it, but the order is then plain to see).
+  if (m->preempt.compare_exchange_strong(seen, kPreemptNone, std::memory_order_acq_rel,
+                                         std::memory_order_acquire))
     return;
+  if (seen == kPreemptNone) return;  // sysmon withdrew the claim meanwhile
+  GORT_CHECK(seen == kPreemptTaken && m->in_runtime.load(std::memory_order_relaxed) == 1);
+  // m->p belongs to another M now: forget it without touching it. Reset the word last
+  // (relaxed: sysmon claims only Ms it sees holding a P, which this one no longer does).
+  m->p = nullptr;
+  m->lost_p = true;
+  m->preempt.store(kPreemptNone, std::memory_order_relaxed);
+}
+
+M* reacquire_p(M* m) {
+  while (m->p == nullptr) {
+    GORT_DCHECK(m->curg != nullptr && m->oldp == nullptr &&
+                m->in_runtime.load(std::memory_order_relaxed) == 1);
+    if (acquire_idle_p(*m->sched, m)) {
+      end_lost_p_run(*m->sched, m);
+      break;
+    }
+    mcall(Action::kExitSyscall);  // resumes with a P, maybe on another M, section closed
+    m = current_m();
+    enter_runtime_to_switch(m);  // which may find the new P taken already: loop
   }
-  mcall(Action::kExitSyscall);  // resumes later with a P, maybe on another M
+  return m;
 }
 
 void wakep(Sched& s) {
@@ -705,15 +780,28 @@ void timer_added(Sched& s, std::int64_t when, bool on_own_p) {
   if (!on_own_p) wakep(s);
 }
 
-void make_runnable(Sched& s, G* gp, bool next) {
-  M* m = current_m();
-  if (m != nullptr && m->p != nullptr) {
-    runqput(s, m, m->p, gp, next);
-  } else {
-    LockGuard l(s.lock);
-    globrunqput(s, gp);
+#define GORT_ALWAYS_INLINE inline __attribute__((always_inline))
+
+namespace {
+// m: the calling thread's M, or null for a plain thread. Inlined into ready(), where m is
+// known non-null and the hot path is one runqput; wakep touches no P, so it runs after
+// the section.
+GORT_ALWAYS_INLINE void make_runnable_on(Sched& s, M* m, G* gp, bool next) {
+  {
+    RuntimeSection section(m);
+    if (m != nullptr && m->p != nullptr) {
+      runqput(s, m, m->p, gp, next);
+    } else {
+      LockGuard l(s.lock);
+      globrunqput(s, gp);
+    }
   }
   wakep(s);
+}
+}  // namespace
+
+void make_runnable(Sched& s, G* gp, bool next) {
+  make_runnable_on(s, current_m(), gp, next);
 }
 
 void inject_list(Sched& s, G** gs, int n) {
@@ -748,15 +836,13 @@ void ready(G* gp, bool next) {
     base::fatal("runtime: ready of a goroutine that is not waiting");
   gp->status.store(GStatus::kRunnable, std::memory_order_relaxed);
   M* m = current_m();
-  if (m != nullptr && m->p != nullptr) {  // make_runnable, with the M at hand
-    Sched& s = *m->sched;
-    runqput(s, m, m->p, gp, next);
-    wakep(s);
+  if (m != nullptr) {
+    make_runnable_on(*m->sched, m, gp, next);
     return;
   }
   Sched* s = current_sched();
   if (s == nullptr) return;  // the runtime exited; the goroutine was abandoned
-  make_runnable(*s, gp, next);
+  make_runnable_on(*s, nullptr, gp, next);
 }
 
 void begin_exit(Sched& s) {
@@ -773,8 +859,6 @@ void begin_exit(Sched& s) {
   s.sysmon_note.wakeup();
 }
 
-#define GORT_ALWAYS_INLINE inline __attribute__((always_inline))
-
 // The commit step of prev's direct park, run by the goroutine it switched to (on the same
 // M, right after the switch): the counterpart of after_run's kPark case.
 GORT_ALWAYS_INLINE void commit_direct_park(M* m, G* prev) {
@@ -790,7 +874,8 @@ GORT_ALWAYS_INLINE void commit_direct_park(M* m, G* prev) {
 }
 
 // Every resume point of a goroutine calls this first: it completes a direct switch away
-// from the goroutine that ran before on this M (see "Direct switches" above).
+// from the goroutine that ran before on this M (see "Direct switches" above), and closes
+// the runtime section that the switching side (a goroutine, or g0) opened.
 GORT_ALWAYS_INLINE void finish_switch_in_inline(G* gp) {
   san::asan_finish_switch(gp->asan_fake_stack, nullptr, nullptr);
   M* m = current_m();
@@ -803,6 +888,7 @@ GORT_ALWAYS_INLINE void finish_switch_in_inline(G* gp) {
     }
   }
   *m->errno_slot = gp->saved_errno;
+  exit_runtime_after_switch(m);
 }
 
 // Takes the G to switch to for a direct yield: runnext first, then the queue's head.
@@ -826,7 +912,8 @@ void finish_switch_in(G* gp) {
 // The tail both direct paths share: gp, its pending action recorded in m, hands this M
 // to next, a G taken from this P's queues. Returns when gp is resumed, on any M.
 GORT_ALWAYS_INLINE void switch_directly(M* m, P* p, G* gp, G* next) {
-  ++p->schedtick;
+  GORT_DCHECK(m->in_runtime.load(std::memory_order_relaxed) == 1);
+  bump(p->schedtick);
   bump(p->counters.switches);
   const auto sp = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
   if (sp < gp->lowest_sp) gp->lowest_sp = sp;
@@ -846,7 +933,7 @@ GORT_ALWAYS_INLINE void switch_directly(M* m, P* p, G* gp, G* next) {
 GORT_ALWAYS_INLINE bool direct_yield(M* m, G* gp) {
   Sched& s = *m->sched;
   P* p = m->p;
-  if (s.opts.race_randomize || gp->lockedm != nullptr) return false;
+  if (p == nullptr || s.opts.race_randomize || gp->lockedm != nullptr) return false;
   if (--p->direct_yield_budget == 0) {
     p->direct_yield_budget = 61;
     return false;  // through g0 this time: it checks the global queue
@@ -874,11 +961,11 @@ bool try_direct_yield(M* m, G* gp) {
 GORT_ALWAYS_INLINE bool direct_park(M* m, G* gp, ParkCommit commit, void* arg) {
   Sched& s = *m->sched;
   P* p = m->p;
-  if (s.opts.race_randomize || gp->lockedm != nullptr) return false;
+  if (p == nullptr || s.opts.race_randomize || gp->lockedm != nullptr) return false;
   // What find_runnable checks before the local queue: exit, and the 1-in-61 global queue
   // check (schedtick counts direct switches too, so the check lands as it would on g0).
   if (s.exiting.load(std::memory_order_relaxed)) return false;
-  if (p->schedtick % 61 == 0 &&
+  if (p->schedtick.load(std::memory_order_relaxed) % 61 == 0 &&
       (s.runq_size.load(std::memory_order_relaxed) > 0 || p->timers.next_when() != 0))
     return false;
   G* next = runqget(s, p);
@@ -897,6 +984,7 @@ GORT_ALWAYS_INLINE bool direct_park(M* m, G* gp, ParkCommit commit, void* arg) {
 }
 
 GORT_ALWAYS_INLINE void mcall_on(M* m, Action a, ParkCommit commit, void* arg) {
+  GORT_DCHECK(m->in_runtime.load(std::memory_order_relaxed) == 1);
   G* gp = m->curg;
   m->action = a;
   m->park_commit = commit;
@@ -926,6 +1014,10 @@ void park(detail::WaitReason why, ParkCommit commit, void* arg) {
       g_block_profile_rate.load(std::memory_order_relaxed) > 0 && blocks_for_profile(why)
           ? os::nanotime()
           : 0;
+  // The section is closed where the goroutine resumes. Without a P (taken by sysmon), g0
+  // completes the park: the commit step (which may release a lock the caller holds) runs
+  // before this M waits for a P.
+  enter_runtime_to_switch(m);
   if (!direct_park(m, gp, commit, arg)) mcall_on(m, Action::kPark, commit, arg);
   if (t0 != 0) {
     block_event(os::nanotime() - t0, 1);  // skips park's frame: the stack starts at our caller
@@ -997,7 +1089,8 @@ void yield() {
     std::this_thread::yield();
     return;
   }
-  if (!direct_yield(m, gp)) mcall(Action::kYield);
+  enter_runtime_to_switch(m);  // closed where the goroutine resumes
+  if (!direct_yield(m, gp)) mcall_on(m, Action::kYield, nullptr, nullptr);
 }
 
 }  // namespace gort

@@ -10,7 +10,11 @@
 //   * A P's fields belong to the M holding it (p->m), except runq/runnext (lock-free, any
 //     thread may steal) and the relaxed-atomic counters (any thread may read).
 //   * An M's fields belong to the M's thread, except nextp/spinning handed over by the
-//     thread that wakes it (under Sched::lock, before Note::wakeup).
+//     thread that wakes it (under Sched::lock, before Note::wakeup), and the preemption
+//     handshake words (in_runtime, preempt) that sysmon reads and CASes.
+//   * The M's thread touches its P only inside a runtime section (enter_runtime below):
+//     sysmon may take the P of a goroutine running user code (sysmon.cpp, "Preemption"),
+//     so between sections m->p may name a P that another M now holds.
 #pragma once
 
 #include <atomic>
@@ -20,6 +24,7 @@
 
 #include "base/annotations.hpp"
 #include "base/cache.hpp"
+#include "base/fatal.hpp"
 #include "base/rand.hpp"
 #include "gort/detail/closure.hpp"
 #include "gort/detail/sema.hpp"
@@ -102,17 +107,33 @@ enum class Action : std::uint8_t { kNone, kYield, kPark, kExit, kExitSyscall };
 // once), as Go's gopark unlockf.
 using ParkCommit = bool (*)(void* arg, G* g);
 
+// M::preempt: sysmon's claim on the M's P (sysmon.cpp, "Preemption").
+enum PreemptState : std::uint32_t {
+  kPreemptNone = 0,  // no claim
+  kPreemptClaimed,   // sysmon is deciding; the M's next section entry cancels the claim
+  kPreemptTaken,     // sysmon took m->p; the M drops it at its next section entry
+};
+
 struct M {
   int id = 0;
   std::atomic<int> tid{0};  // kernel thread id, once the thread runs (the CPU profiler's timers)
-  Sched* sched = nullptr;   // the runtime this M belongs to (saves a global load per switch)
-  G g0;                     // the thread's own stack: the scheduler runs here
+  Sched* sched = nullptr;  // the runtime this M belongs to (saves a global load per switch)
+  // Depth of runtime sections on this thread (enter_runtime). Written only by the M's own
+  // thread, read by sysmon. g0 is runtime code: it starts at 1, and a goroutine switch
+  // hands the switching side's level to the side it resumes (see enter_runtime).
+  std::atomic<std::uint32_t> in_runtime{1};
+  std::atomic<std::uint32_t> preempt{kPreemptNone};  // PreemptState
+  G g0;  // the thread's own stack: the scheduler runs here
   G* curg = nullptr;
-  P* p = nullptr;
+  P* p = nullptr;      // may be stale outside a runtime section (see the top of this file)
   P* nextp = nullptr;  // a P handed over while this M slept (set before park.wakeup())
   bool spinning = false;
   G* lockedg = nullptr;
   P* oldp = nullptr;  // the P left in kSyscall while this M is in a blocking() call
+  // Its goroutine runs on without a P since sysmon took it (set when the M notices, in
+  // preempt_noticed; cleared at the goroutine's next switch). Counted in
+  // Sched::preempted_running.
+  bool lost_p = false;
   os::Note park;
   M* schedlink = nullptr;  // idle M list; guarded by Sched::lock
   std::thread thread;      // not joinable for M0 (the thread that called run())
@@ -144,6 +165,9 @@ struct PCounters {
 inline void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) {
   c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
 }
+inline void bump(std::atomic<std::uint32_t>& c) {
+  c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
 
 // P status. kSyscall: its M is in a blocking() call and left it attached (Go's
 // _Psyscall); the M takes it back on return unless sysmon retook it meanwhile (a CAS to
@@ -159,9 +183,14 @@ struct alignas(base::kCacheLine) P {
   // Bumped at every blocking() entry and exit: sysmon retakes a P only if it sees the
   // same call in progress on two of its ticks (Go's syscalltick).
   std::atomic<std::uint32_t> syscalltick{0};
-  M* m = nullptr;
+  // The M holding the P. Written by that M (acquirep, releasep, blocking calls) and by
+  // sysmon when it takes the P; atomic only so that sysmon can read it (relaxed: sysmon
+  // compares it with an M it has claimed, see sysmon.cpp).
+  std::atomic<M*> m{nullptr};
   P* link = nullptr;  // idle P list; guarded by Sched::lock
-  std::uint32_t schedtick = 0;
+  // Goroutines started or resumed on this P. Single-writer (the holding M); sysmon reads
+  // it to find a goroutine that has run for long without a scheduling point.
+  std::atomic<std::uint32_t> schedtick{0};
   // Direct yields left before one goes through g0, so find_runnable's 1-in-61 global
   // queue check is not bypassed by goroutines that only yield.
   std::uint32_t direct_yield_budget = 61;
@@ -220,6 +249,15 @@ struct Sched {
   os::Note sysmon_note;
   std::atomic<bool> sysmon_sleeping_long{false};
   std::atomic<std::uint64_t> sysmon_retakes{0};  // Ps taken from Ms in blocking calls
+  // Preemption (sysmon.cpp): on when Options::preempt asks for it and the kernel has the
+  // process-wide barrier; sysmon turns it off if the barrier ever fails.
+  std::atomic<bool> preempt_enabled{false};
+  std::atomic<std::uint64_t> preemptions{0};  // Ps taken from goroutines that ran too long
+  // Goroutines still running without a P after sysmon took it (each on its own thread):
+  // incremented by sysmon, decremented at the goroutine's next switch (end_lost_p_run).
+  // sysmon stops preempting at max_preempted_running, a bound on threads.
+  std::atomic<std::int32_t> preempted_running{0};
+  int max_preempted_running = 0;
 
   Lock gfree_lock;
   // LIFO: the most recently freed G is the likeliest to still be in cache and TLB.
@@ -244,11 +282,98 @@ inline G* current_g() noexcept {
   return m != nullptr ? m->curg : nullptr;
 }
 
+// ---- Runtime sections (the M side of sysmon's preemption handshake, sysmon.cpp).
+//
+// Code that touches the M's P (its run queue, free Gs, timers, counters) or switches
+// goroutines runs inside a section: enter_runtime(m) ... exit_runtime(m), on the M's own
+// thread. sysmon takes a P only from an M with no section open, and an M that enters its
+// outermost section first checks whether sysmon claimed or took its P. Sections nest
+// (ready() inside a park's commit step). A goroutine switch happens only at depth 1 and
+// moves that level along: the switching side enters, the side that resumes closes it in
+// finish_switch_in; g0 holds one level for as long as it runs.
+//
+// Ordering: the entry is a relaxed store of the depth and a compiler-only fence before the
+// load of m->preempt, the light side of an asymmetric fence whose heavy side is sysmon's
+// os::process_barrier(). Under TSan (which does not model membarrier) both are seq_cst,
+// which is Dekker-correct on its own.
+#if defined(__SANITIZE_THREAD__)
+#define GORT_PREEMPT_ORDER std::memory_order_seq_cst
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define GORT_PREEMPT_ORDER std::memory_order_seq_cst
+#endif
+#endif
+#ifndef GORT_PREEMPT_ORDER
+#define GORT_PREEMPT_ORDER std::memory_order_relaxed
+#endif
+
+// Context: a section entry saw a claim. Cancels it, or, if sysmon took the P (possible
+// only at the outermost entry), leaves the M without one (m->p = null): the caller carries
+// on as a thread without a P would, and the goroutine gets a P back at its next switch.
+void preempt_noticed(M* m) noexcept;
+
+// The check is made at every depth, though only an outermost entry can find the P taken
+// (inner ones may see a claim that sysmon is about to withdraw, and cancel it): a branch
+// on the depth would cost more than the load it saves.
+inline void check_preempt(M* m) noexcept {
+  std::atomic_signal_fence(std::memory_order_seq_cst);  // pairs with sysmon's process_barrier
+  if (m->preempt.load(GORT_PREEMPT_ORDER) != kPreemptNone) [[unlikely]]
+    preempt_noticed(m);
+}
+
+inline void enter_runtime(M* m) noexcept {
+  m->in_runtime.store(m->in_runtime.load(std::memory_order_relaxed) + 1, GORT_PREEMPT_ORDER);
+  check_preempt(m);
+}
+
+inline void exit_runtime(M* m) noexcept {
+  // Release: sysmon reads 0 with acquire before it takes the P, so every access the section
+  // made to the P happens before the P's next owner touches it.
+  m->in_runtime.store(m->in_runtime.load(std::memory_order_relaxed) - 1, std::memory_order_release);
+}
+
+// The same for the two ends of a goroutine switch, where the depth is known: a goroutine
+// enters from user code (0 -> 1) to yield, park or exit, and the goroutine that resumes
+// closes the level (1 -> 0).
+inline void enter_runtime_to_switch(M* m) noexcept {
+  GORT_DCHECK(m->in_runtime.load(std::memory_order_relaxed) == 0);
+  m->in_runtime.store(1, GORT_PREEMPT_ORDER);
+  check_preempt(m);
+}
+
+inline void exit_runtime_after_switch(M* m) noexcept {
+  GORT_DCHECK(m->in_runtime.load(std::memory_order_relaxed) == 1);
+  m->in_runtime.store(0, std::memory_order_release);  // as in exit_runtime
+}
+
+// A section that does not switch goroutines, for code that may run on a goroutine, on g0
+// or on a plain thread (m null: no P, nothing to guard).
+class RuntimeSection {
+ public:
+  explicit RuntimeSection(M* m) noexcept : m_(m) {
+    if (m_ != nullptr) enter_runtime(m_);
+  }
+  ~RuntimeSection() {
+    if (m_ != nullptr) exit_runtime(m_);
+  }
+  RuntimeSection(const RuntimeSection&) = delete;
+  RuntimeSection& operator=(const RuntimeSection&) = delete;
+
+ private:
+  M* const m_;
+};
+
 // ---- Scheduler entry points (sched.cpp).
 // Context: g0 of m. Runs goroutines until the runtime exits.
 void schedule_loop(Sched& s, M* m);
-// Context: any goroutine. Switches to g0 to perform `a`; returns when resumed.
+// Context: goroutine, inside a runtime section at depth 1 (closed when it resumes).
+// Switches to g0 to perform `a`; returns when resumed.
 void mcall(Action a, ParkCommit commit = nullptr, void* arg = nullptr);
+// Context: goroutine in a runtime section at depth 1 whose P was taken (m->p null), not
+// inside a blocking() call. Gets a P: an idle one, or else queues the goroutine globally
+// and waits until an M runs it. Returns the (possibly different) current M, inside a
+// section again and holding a P.
+M* reacquire_p(M* m);
 // Context: goroutine. yield() without visiting g0 when another G is ready on this P;
 // returns false (nothing done) when the slow path must be taken.
 bool try_direct_yield(M* m, G* gp);

@@ -145,6 +145,9 @@ bool timer_arm(TimerCore* t, std::int64_t when, std::int64_t period) {
   Sched* s = current_sched();
   GORT_CHECK(s != nullptr);
   M* m = current_m();
+  // In a runtime section, m->p is current (outside one it may be a P sysmon took away, and
+  // a timer counted as on our own running P would get no wakeup).
+  RuntimeSection section(m);
   const bool on_own_p = m != nullptr && m->p != nullptr;
   TimerHeap& h = on_own_p ? m->p->timers : s->allp[0]->timers;
   bool was_armed = false;

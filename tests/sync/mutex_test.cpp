@@ -129,7 +129,7 @@ TEST(Mutex, Fairness) {
             mu.lock();
             spin_for(std::chrono::microseconds(100));
             mu.unlock();
-            gort::yield();  // a scheduling point (no preemption yet)
+            gort::yield();  // a scheduling point (preemption would wait 10 ms)
           }
           wg.done();
         });
@@ -181,8 +181,8 @@ TEST(RWMutex, WriterIsNotStarvedByReaders) {
                 std::shared_lock l(rw);
                 spin_for(std::chrono::microseconds(50));
               }
-              // A scheduling point: without one, busy readers would keep both Ps forever
-              // (gort does not preempt yet; sysmon hand-off comes with the netpoller issue).
+              // A scheduling point: without one, busy readers would keep both Ps until
+              // sysmon preempts them, 10 ms at a time.
               gort::yield();
             }
             wg.done();

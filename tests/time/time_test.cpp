@@ -274,12 +274,13 @@ TEST(Timer, ArmedFromAThreadOutsideTheRuntimeWakesAnIdleRuntime) {
         gort::Timer t(1h);
         t.stop();
         // Every goroutine is blocked and no timer is pending: all Ms sleep untimed. A
-        // plain thread arming the timer must get an M to look after it.
+        // plain thread arming the timer must get an M to look after it. The start time is
+        // taken before the thread exists (it may run before its constructor returns).
+        const auto t0 = gort::now();
         std::thread arm([&t] {
           std::this_thread::sleep_for(10ms);
           t.reset(5ms);
         });
-        const auto t0 = gort::now();
         EXPECT_TRUE(t.c().recv().has_value());
         EXPECT_GE(since(t0), 15ms);
         EXPECT_LT(since(t0), 15ms + kLate);
