@@ -471,6 +471,8 @@ SchedStats sched_stats() {
     st.per_proc.push_back(ps);
   }
   st.goroutines_created += g_unowned_created.load(std::memory_order_relaxed);
+  st.yields += s->unowned_yields.load(std::memory_order_relaxed);
+  st.parks += s->unowned_parks.load(std::memory_order_relaxed);
   st.goroutines = num_goroutine();
   return st;
 }

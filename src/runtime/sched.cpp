@@ -621,6 +621,7 @@ G* after_run(Sched& s, M* m, G* gp) {
   switch (a) {
     case Action::kYield:
       if (p == nullptr) {
+        s.unowned_yields.fetch_add(1, std::memory_order_relaxed);
         queue_globally(s, gp);
         return nullptr;
       }
@@ -631,7 +632,11 @@ G* after_run(Sched& s, M* m, G* gp) {
       return nullptr;
     case Action::kPark: {
       gp->m = nullptr;
-      if (p != nullptr) bump(p->counters.parks);
+      if (p != nullptr) {
+        bump(p->counters.parks);
+      } else {
+        s.unowned_parks.fetch_add(1, std::memory_order_relaxed);
+      }
       // Release: whoever readies gp (after the commit below unlocks) sees a stopped G.
       gp->status.store(GStatus::kWaiting, std::memory_order_release);
       ParkCommit commit = m->park_commit;

@@ -258,6 +258,8 @@ struct Sched {
   // sysmon stops preempting at max_preempted_running, a bound on threads.
   std::atomic<std::int32_t> preempted_running{0};
   int max_preempted_running = 0;
+  // Yields and parks of goroutines that had lost their P (no P to count them on).
+  std::atomic<std::uint64_t> unowned_yields{0}, unowned_parks{0};
 
   Lock gfree_lock;
   // LIFO: the most recently freed G is the likeliest to still be in cache and TLB.
