@@ -117,7 +117,7 @@ enum PreemptState : std::uint32_t {
 struct M {
   int id = 0;
   std::atomic<int> tid{0};  // kernel thread id, once the thread runs (the CPU profiler's timers)
-  Sched* sched = nullptr;  // the runtime this M belongs to (saves a global load per switch)
+  Sched* sched = nullptr;   // the runtime this M belongs to (saves a global load per switch)
   // Depth of runtime sections on this thread (enter_runtime). Written only by the M's own
   // thread, read by sysmon. g0 is runtime code: it starts at 1, and a goroutine switch
   // hands the switching side's level to the side it resumes (see enter_runtime).
