@@ -122,12 +122,13 @@ G* execute(M* m, G* gp) {
 
 // ---- Ps -----------------------------------------------------------------------------
 
-// p->m is relaxed throughout: its only concurrent reader is sysmon, which compares it
-// with an M whose handshake it won (sysmon.cpp); ownership itself moves through
+// p->m's only concurrent reader is sysmon (sysmon.cpp), which dereferences the M it reads:
+// a store naming an M is a release (pairing with sysmon's acquire load), so the M's
+// construction happens before sysmon touches it. Ownership of the P itself moves through
 // Sched::lock, Note wakeups and the status CASes.
 void acquirep(M* m, P* p) {
   GORT_CHECK(p != nullptr && p->m.load(std::memory_order_relaxed) == nullptr && m->p == nullptr);
-  p->m.store(m, std::memory_order_relaxed);
+  p->m.store(m, std::memory_order_release);
   p->status.store(PStatus::kRunning, std::memory_order_relaxed);
   m->p = p;
 }
@@ -723,7 +724,7 @@ void exit_blocking() {
   P* p = std::exchange(m->oldp, nullptr);
   PStatus expect = PStatus::kSyscall;
   if (p->status.compare_exchange_strong(expect, PStatus::kRunning, std::memory_order_acq_rel)) {
-    p->m.store(m, std::memory_order_relaxed);
+    p->m.store(m, std::memory_order_release);  // see acquirep
     m->p = p;
     p->syscalltick.fetch_add(1, std::memory_order_relaxed);
     exit_runtime(m);

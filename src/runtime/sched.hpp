@@ -184,8 +184,8 @@ struct alignas(base::kCacheLine) P {
   // same call in progress on two of its ticks (Go's syscalltick).
   std::atomic<std::uint32_t> syscalltick{0};
   // The M holding the P. Written by that M (acquirep, releasep, blocking calls) and by
-  // sysmon when it takes the P; atomic only so that sysmon can read it (relaxed: sysmon
-  // compares it with an M it has claimed, see sysmon.cpp).
+  // sysmon when it takes the P; atomic so that sysmon can read it (see acquirep for the
+  // ordering).
   std::atomic<M*> m{nullptr};
   P* link = nullptr;  // idle P list; guarded by Sched::lock
   // Goroutines started or resumed on this P. Single-writer (the holding M); sysmon reads

@@ -146,7 +146,8 @@ bool retake_syscall(Sched& s, P* p, PObservation& o, std::int64_t now) {
 // The handshake of "Preemption" above: takes p from its M if the M is outside every
 // runtime section. Returns false if it did not (the M is in the runtime, or moved on).
 bool take_from_running(Sched& s, P* p) {
-  M* mp = p->m.load(std::memory_order_relaxed);
+  // Acquire: pairs with the release in acquirep, so that mp is fully constructed for us.
+  M* mp = p->m.load(std::memory_order_acquire);
   if (mp == nullptr) return false;
   std::uint32_t state = kPreemptNone;
   if (!mp->preempt.compare_exchange_strong(state, kPreemptClaimed, std::memory_order_seq_cst))
