@@ -288,6 +288,11 @@ TEST(HttpServer, ShutdownClosesIdleConnectionsAndReturns) {
 // Running out of file descriptors makes accept() fail with EMFILE: the server backs off
 // and goes on accepting once descriptors are free again (Go's http.Server does the same).
 TEST(HttpServer, AcceptSurvivesRunningOutOfFileDescriptors) {
+#if defined(GORT_TEST_ASAN)
+  // UBSan's vptr check probes memory through a pipe; with no descriptor left it reports a
+  // false "invalid vptr" on Boost's error_code (seen in CI). Release and TSan run this test.
+  GTEST_SKIP() << "UBSan's vptr check misreports while descriptors are exhausted";
+#endif
   with_server([](const std::string& addr) {
     rlimit old{};
     ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &old), 0);
