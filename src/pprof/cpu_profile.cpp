@@ -51,6 +51,7 @@
 #include "os/os.hpp"
 #include "pprof/profile_builder.hpp"
 #include "runtime/sched.hpp"
+#include "runtime/traceback.hpp"
 
 namespace gort::pprof {
 
@@ -137,24 +138,6 @@ Regs regs_of(const void* ucv) {
 #endif
 }
 
-// Walks frame records {saved fp, return address} from fp, staying inside [sp, hi).
-std::uint32_t walk(Regs r, std::uintptr_t hi, std::uintptr_t* out) {
-  std::uint32_t n = 0;
-  out[n++] = r.pc;
-  std::uintptr_t f = r.fp;
-  while (n < kMaxFrames) {
-    if (f < r.sp || f > hi - 2 * sizeof(std::uintptr_t) || (f & (sizeof(void*) - 1)) != 0) break;
-    const auto* frame = reinterpret_cast<const std::uintptr_t*>(f);
-    const std::uintptr_t next = frame[0];
-    const std::uintptr_t ret = frame[1];
-    if (ret == 0) break;
-    out[n++] = ret;
-    if (next <= f) break;
-    f = next;
-  }
-  return n;
-}
-
 void on_sigprof(int, siginfo_t*, void* ucv) {
   if (!g_sampling.load(std::memory_order_relaxed)) return;
   base::KeepErrno keep;
@@ -168,18 +151,17 @@ void on_sigprof(int, siginfo_t*, void* ucv) {
   }
   const std::uint64_t pos = q->position_of(rec);
   const Regs regs = regs_of(ucv);
-  const runtime::G* g = m->curg;
-  std::uintptr_t lo = 0, hi = 0;
-  if (g != nullptr && g != &m->g0) {
-    lo = g->stack.lo;
-    hi = g->stack.hi;
-  } else {
-    lo = reinterpret_cast<std::uintptr_t>(m->g0_stack_bottom);
-    hi = lo + m->g0_stack_size;
+  const runtime::StackRange stack = runtime::stack_of(m);
+  rec->labels = m->curg != nullptr ? m->curg->labels : nullptr;
+  rec->system = regs.sp < stack.lo || regs.sp >= stack.hi;
+  rec->n = 0;
+  if (!rec->system) {
+    rec->pcs[rec->n++] = regs.pc;
+    // Only the live part of the stack, [sp, hi): the thread's own stack may not be mapped
+    // further down.
+    rec->n += static_cast<std::uint32_t>(
+        runtime::walk_frame_pointers(regs.fp, {regs.sp, stack.hi}, rec->pcs + 1, kMaxFrames - 1));
   }
-  rec->labels = g != nullptr ? g->labels : nullptr;
-  rec->system = regs.sp < lo || regs.sp >= hi;
-  rec->n = rec->system ? 0 : walk(regs, hi, rec->pcs);
   q->end_push(rec, pos);
 }
 

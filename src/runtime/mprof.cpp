@@ -5,9 +5,9 @@
 // unbiased estimate from golang.org/cl/299991). Mutex profile: 1 in `fraction` events is
 // kept; the writer scales counts and delays by the fraction.
 //
-// Stacks are captured by walking frame pointers from the caller's frame, each step checked
-// against the current stack's bounds (the goroutine's stack, or the thread's), so a frame
-// compiled without a frame pointer ends the walk instead of faulting. Records live in a map
+// Stacks are captured by walking frame pointers from the caller's frame with the runtime's
+// bounded walker (traceback.hpp), so a frame compiled without a frame pointer ends the walk
+// instead of faulting. Records live in a map
 // under a runtime lock: events are rare (they follow a park) and never in a signal handler.
 #include "runtime/mprof.hpp"
 
@@ -15,6 +15,7 @@
 
 #include "runtime/lock.hpp"
 #include "runtime/sched.hpp"
+#include "runtime/traceback.hpp"
 
 namespace gort::runtime {
 
@@ -57,26 +58,6 @@ void save(ContentionKind kind, const std::uintptr_t* pcs, int n, double count, s
   b.delay_ns += delay;
 }
 
-void stack_bounds(std::uintptr_t* lo, std::uintptr_t* hi) noexcept {
-  M* m = current_m();
-  const G* g = m != nullptr ? m->curg : nullptr;
-  if (g != nullptr && g != &m->g0) {
-    *lo = g->stack.lo;
-    *hi = g->stack.hi;
-    return;
-  }
-  if (m != nullptr && m->g0_stack_size != 0) {
-    *lo = reinterpret_cast<std::uintptr_t>(m->g0_stack_bottom);
-    *hi = *lo + m->g0_stack_size;
-    return;
-  }
-  const void* bottom = nullptr;
-  std::size_t size = 0;
-  os::current_thread_stack(&bottom, &size);
-  *lo = reinterpret_cast<std::uintptr_t>(bottom);
-  *hi = *lo + size;
-}
-
 }  // namespace
 
 bool blocks_for_profile(detail::WaitReason why) noexcept {
@@ -102,25 +83,9 @@ bool is_mutex_wait(detail::WaitReason why) noexcept {
 }
 
 __attribute__((noinline)) int capture_stack(std::uintptr_t* out, int max, int skip) noexcept {
-  std::uintptr_t lo = 0, hi = 0;
-  stack_bounds(&lo, &hi);
-  auto f = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
-  int n = 0;
-  while (n < max) {
-    if (f < lo || f > hi - 2 * sizeof(std::uintptr_t) || (f & (sizeof(void*) - 1)) != 0) break;
-    const auto* frame = reinterpret_cast<const std::uintptr_t*>(f);
-    const std::uintptr_t next = frame[0];
-    const std::uintptr_t ret = frame[1];
-    if (ret == 0) break;
-    if (skip > 0) {
-      --skip;
-    } else {
-      out[n++] = ret;
-    }
-    if (next <= f) break;
-    f = next;
-  }
-  return n;
+  // Our own frame starts the chain, so its first return address is into our caller.
+  return walk_frame_pointers(reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0)),
+                             current_stack(), out, max, skip);
 }
 
 // The stack is captured here, one frame below the caller: skip + 1 drops our own return

@@ -20,24 +20,15 @@ constexpr std::size_t kSavedFpWord = 6, kSavedPcWord = 7, kSwitchFrameBytes = 64
 constexpr std::size_t kSavedFpWord = 18, kSavedPcWord = 19, kSwitchFrameBytes = 160;
 #endif
 
-struct Range {
-  std::uintptr_t lo = 0, hi = 0;
-  bool holds(std::uintptr_t p, std::size_t len) const { return p >= lo && p <= hi - len; }
-};
+using Range = StackRange;
 
-// Follows the frame-pointer chain from fp, appending return addresses to out. Every word it
-// reads lies in r; the chain must grow upward; at most max entries in out.
-GORT_UNINSTRUMENTED void walk_frames(std::uintptr_t fp, Range r, int max,
-                                     std::vector<std::uintptr_t>& out) {
-  while (static_cast<int>(out.size()) < max && fp % sizeof(void*) == 0 &&
-         r.holds(fp, 2 * sizeof(void*))) {
-    const auto* frame = reinterpret_cast<const volatile std::uintptr_t*>(fp);
-    const std::uintptr_t next = frame[0], ret = frame[1];
-    if (ret == 0) break;  // gort_context_trampoline's null return address: the outermost frame
-    out.push_back(ret);
-    if (next <= fp) break;
-    fp = next;
-  }
+// walk_frame_pointers appending to out, which ends with at most max entries.
+void walk_frames(std::uintptr_t fp, Range r, int max, std::vector<std::uintptr_t>& out) {
+  const std::size_t old = out.size();
+  if (static_cast<int>(old) >= max) return;
+  out.resize(static_cast<std::size_t>(max));
+  const int n = walk_frame_pointers(fp, r, out.data() + old, max - static_cast<int>(old));
+  out.resize(old + static_cast<std::size_t>(n));
 }
 
 // A racy read of what the walk needs from a G that may be resuming on another thread.
@@ -106,23 +97,51 @@ bool trace_other(const G* gp, int max_frames, GoroutineTrace* out) {
   return true;
 }
 
-Range own_stack() {
-  if (G* gp = current_g()) return Range{gp->stack.lo, gp->stack.hi};
+}  // namespace
+
+GORT_UNINSTRUMENTED int walk_frame_pointers(std::uintptr_t fp, StackRange r, std::uintptr_t* out,
+                                            int max, int skip) noexcept {
+  int n = 0;
+  while (n < max && fp % sizeof(void*) == 0 && r.holds(fp, 2 * sizeof(void*))) {
+    const auto* frame = reinterpret_cast<const volatile std::uintptr_t*>(fp);
+    const std::uintptr_t next = frame[0], ret = frame[1];
+    if (ret == 0) break;  // gort_context_trampoline's null return address: the outermost frame
+    if (skip > 0) {
+      --skip;
+    } else {
+      out[n++] = ret;
+    }
+    if (next <= fp) break;
+    fp = next;
+  }
+  return n;
+}
+
+StackRange stack_of(const M* m) noexcept {
+  const G* g = m->curg;
+  if (g != nullptr && g != &m->g0) return StackRange{g->stack.lo, g->stack.hi};
+  const auto lo = reinterpret_cast<std::uintptr_t>(m->g0_stack_bottom);
+  return StackRange{lo, lo + m->g0_stack_size};
+}
+
+StackRange current_stack() noexcept {
+  if (const M* m = current_m()) {
+    const StackRange r = stack_of(m);
+    if (r.hi != r.lo) return r;  // M0's g0 has no recorded bounds: ask the thread
+  }
   const void* bottom = nullptr;
   std::size_t size = 0;
   os::current_thread_stack(&bottom, &size);
   const auto lo = reinterpret_cast<std::uintptr_t>(bottom);
-  return Range{lo, lo + size};
+  return StackRange{lo, lo + size};
 }
-
-}  // namespace
 
 __attribute__((noinline)) std::vector<std::uintptr_t> trace_self(int max_frames) {
   std::vector<std::uintptr_t> pcs;
   pcs.reserve(static_cast<std::size_t>(max_frames > 0 ? max_frames : 0));
   // Our own frame's [fp, return address] pair starts the chain at our caller.
-  walk_frames(reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0)), own_stack(), max_frames,
-              pcs);
+  walk_frames(reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0)), current_stack(),
+              max_frames, pcs);
   return pcs;
 }
 

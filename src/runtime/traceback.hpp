@@ -53,4 +53,24 @@ std::vector<GoroutineTrace> trace_goroutines(Sched& s, int max_frames);
 // with its caller. Context: any.
 std::vector<std::uintptr_t> trace_self(int max_frames);
 
+// An address range a frame-pointer walk may read: [lo, hi).
+struct StackRange {
+  std::uintptr_t lo = 0, hi = 0;
+  bool holds(std::uintptr_t p, std::size_t len) const { return p >= lo && p + len <= hi; }
+};
+
+// The one frame-pointer walker (tracebacks, the CPU profiler's signal handler, contention
+// records). Follows the chain from fp, storing return addresses in out (at most max),
+// after dropping the first `skip`. Every word read lies in r, each fp is aligned and above
+// the previous one, and a null return address (gort_context_trampoline's) ends the walk,
+// so a broken chain stops it instead of faulting. Async-signal-safe. Returns how many.
+int walk_frame_pointers(std::uintptr_t fp, StackRange r, std::uintptr_t* out, int max,
+                        int skip = 0) noexcept;
+
+// The stack m's thread runs on: its current goroutine's, else its g0 (thread) stack.
+// Async-signal-safe (reads m's fields only).
+StackRange stack_of(const M* m) noexcept;
+// The stack the caller runs on: stack_of(its M) when known, else its thread's stack.
+StackRange current_stack() noexcept;
+
 }  // namespace gort::runtime
