@@ -115,10 +115,14 @@ void Socket::fail(const char* op, int err) const {
   throw std::system_error(err, std::generic_category(), what);
 }
 
+std::int64_t Socket::deadline(runtime::PollMode mode) const noexcept {
+  return (mode == runtime::PollMode::kRead ? read_deadline_ : write_deadline_)
+      .load(std::memory_order_acquire);
+}
+
 void Socket::check_usable(runtime::PollMode mode, const char* op) {
   if (closed_.load(std::memory_order_acquire)) fail(op, EBADF);
-  const std::int64_t d = (mode == runtime::PollMode::kRead ? read_deadline_ : write_deadline_)
-                             .load(std::memory_order_acquire);
+  const std::int64_t d = deadline(mode);
   const bool expired =
       pd_ != nullptr ? runtime::poll_expired(pd_, mode) : (d != 0 && d <= os::nanotime());
   if (expired) fail(op, ETIMEDOUT);
@@ -140,8 +144,7 @@ void Socket::wait(runtime::PollMode mode, const char* op) {
 }
 
 void Socket::wait_thread(runtime::PollMode mode, const char* op) {
-  const std::int64_t d = (mode == runtime::PollMode::kRead ? read_deadline_ : write_deadline_)
-                             .load(std::memory_order_acquire);
+  const std::int64_t d = deadline(mode);
   std::int64_t slice = kThreadPollSliceNs;
   if (d != 0) slice = std::min(slice, std::max<std::int64_t>(d - os::nanotime(), 0));
   pollfd p{fd_, static_cast<short>(mode == runtime::PollMode::kRead ? POLLIN : POLLOUT), 0};

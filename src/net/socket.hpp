@@ -42,6 +42,7 @@ class Socket {
 
  private:
   class Use;  // an in-flight operation (keeps the fd open while it runs)
+  std::int64_t deadline(runtime::PollMode mode) const noexcept;  // 0: none
   void wait(runtime::PollMode mode, const char* op);
   void check_usable(runtime::PollMode mode, const char* op);
   void wait_thread(runtime::PollMode mode, const char* op);

@@ -182,26 +182,22 @@ void ProfileBuilder::add(std::span<const std::uintptr_t> stack,
     const bool is_call = i > 0 || !leaf_exact;
     locs.push_back(location_for(is_call && stack[i] > 0 ? stack[i] - 1 : stack[i]));
   }
-  std::vector<std::uint64_t> key = locs;
-  key.push_back(reinterpret_cast<std::uintptr_t>(labels));
-  const auto [it, inserted] = sample_index_.try_emplace(std::move(key), samples_.size());
-  if (inserted) {
-    samples_.push_back(
-        Sample{std::move(locs), std::vector<std::int64_t>(values.begin(), values.end()), labels});
-    return;
-  }
-  Sample& s = samples_[it->second];
-  for (std::size_t i = 0; i < values.size() && i < s.values.size(); ++i) s.values[i] += values[i];
+  merge_sample(std::move(locs), values, labels);
 }
 
 void ProfileBuilder::add_synthetic(std::string_view function, std::span<const std::int64_t> values,
                                    const LabelList* labels) {
-  const std::uint64_t loc = synthetic_location(function);
-  std::vector<std::uint64_t> key{loc, reinterpret_cast<std::uintptr_t>(labels)};
+  merge_sample({synthetic_location(function)}, values, labels);
+}
+
+void ProfileBuilder::merge_sample(std::vector<std::uint64_t> locations,
+                                  std::span<const std::int64_t> values, const LabelList* labels) {
+  std::vector<std::uint64_t> key = locations;
+  key.push_back(reinterpret_cast<std::uintptr_t>(labels));
   const auto [it, inserted] = sample_index_.try_emplace(std::move(key), samples_.size());
   if (inserted) {
-    samples_.push_back(
-        Sample{{loc}, std::vector<std::int64_t>(values.begin(), values.end()), labels});
+    samples_.push_back(Sample{std::move(locations),
+                              std::vector<std::int64_t>(values.begin(), values.end()), labels});
     return;
   }
   Sample& s = samples_[it->second];

@@ -49,6 +49,9 @@ class ProfileBuilder {
     const LabelList* labels;
   };
 
+  // Adds values to the sample with these locations and labels, creating it if new.
+  void merge_sample(std::vector<std::uint64_t> locations, std::span<const std::int64_t> values,
+                    const LabelList* labels);
   std::int64_t str(std::string_view s);
   std::uint64_t location_for(std::uintptr_t addr);
   std::uint64_t function_for(const std::string& name, const std::string& file);

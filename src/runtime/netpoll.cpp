@@ -106,6 +106,12 @@ PollDesc* pd_alloc() {
   return new PollDesc();  // never freed: see "Lifetime"
 }
 
+void pd_recycle(PollDesc* pd) {
+  LockGuard l(g_cache_lock);
+  pd->next_free = g_cache;
+  g_cache = pd;
+}
+
 std::atomic<std::uintptr_t>& slot(PollDesc* pd, PollMode mode) {
   return mode == PollMode::kRead ? pd->rg : pd->wg;
 }
@@ -221,9 +227,7 @@ PollDesc* poll_open(int fd, int* err) {
   san::tsan_release(pd);  // epoll_ctl publishes pd to the thread that gets its events
   *err = g_poller.add(fd, pd);
   if (*err != 0) {
-    LockGuard l(g_cache_lock);
-    pd->next_free = g_cache;
-    g_cache = pd;
+    pd_recycle(pd);
     return nullptr;
   }
   return pd;
@@ -253,9 +257,7 @@ void poll_close(PollDesc* pd) {
   if (r > kPdWait || w > kPdWait) base::fatal("runtime: poll_close with a blocked goroutine");
   g_poller.remove(pd->fd);
   pd->fd = -1;
-  LockGuard l(g_cache_lock);
-  pd->next_free = g_cache;
-  g_cache = pd;
+  pd_recycle(pd);
 }
 
 PollResult poll_wait(PollDesc* pd, PollMode mode) {

@@ -109,6 +109,22 @@ class Goroutines {
   gort::WaitGroup wg_;
 };
 
+// Starts a goroutine blocked reading c; its channel reports how the read ended: "data",
+// "timeout" (is_timeout), "closed" (is_closed), or the error's text.
+gort::Chan<std::string> read_in_goroutine(Goroutines& group, net::Conn& c) {
+  auto result = gort::make_chan<std::string>(1);
+  group.go([&c, result] {
+    std::byte buf[8];
+    try {
+      c.read(buf);
+      result.send("data");
+    } catch (const std::system_error& e) {
+      result.send(net::is_timeout(e) ? "timeout" : net::is_closed(e) ? "closed" : e.what());
+    }
+  });
+  return result;
+}
+
 int open_fd_count() {
   int n = 0;
   for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
@@ -181,16 +197,7 @@ TEST(Net, DeadlineMovedIntoThePastWakesABlockedReader) {
     net::Listener l = net::listen("tcp", "127.0.0.1:0");
     net::Conn client = net::dial("tcp", l.addr());
     net::Conn server = l.accept();
-    auto result = gort::make_chan<std::string>(1);
-    group.go([&] {
-      std::byte buf[8];
-      try {
-        client.read(buf);
-        result.send("data");
-      } catch (const std::system_error& e) {
-        result.send(net::is_timeout(e) ? "timeout" : e.what());
-      }
-    });
+    const auto result = read_in_goroutine(group, client);
     gort::sleep(20ms);  // let it block
     client.set_deadline(gort::now());
     EXPECT_EQ(result.recv(), "timeout");
@@ -203,16 +210,7 @@ TEST(Net, CloseWakesBlockedReaderWithClosedError) {
     net::Listener l = net::listen("tcp", "127.0.0.1:0");
     net::Conn client = net::dial("tcp", l.addr());
     net::Conn server = l.accept();
-    auto result = gort::make_chan<std::string>(1);
-    group.go([&] {
-      std::byte buf[8];
-      try {
-        client.read(buf);
-        result.send("data");
-      } catch (const std::system_error& e) {
-        result.send(net::is_closed(e) ? "closed" : e.what());
-      }
-    });
+    const auto result = read_in_goroutine(group, client);
     gort::sleep(20ms);
     client.close();
     EXPECT_EQ(result.recv(), "closed");
