@@ -235,10 +235,12 @@ class Member {
     return *this;
   }
 
-  // Relaxed: the collector reads Members concurrently (trace), so they are atomics; the
-  // program's own ordering comes from its synchronisation, as for any pointer.
+  // Atomic, because the collector reads Members while the program runs. Acquire (pairs
+  // with the release in store_member): an object reached through a Member is seen fully
+  // constructed, even when another goroutine stored it without other synchronisation.
+  // Both are plain moves on x86.
   T* get() const noexcept {
-    return static_cast<T*>(const_cast<void*>(slot_.load(std::memory_order_relaxed)));
+    return static_cast<T*>(const_cast<void*>(slot_.load(std::memory_order_acquire)));
   }
   T* operator->() const noexcept { return get(); }
   T& operator*() const noexcept { return *get(); }

@@ -80,10 +80,11 @@ void publish(Span* s, std::uint32_t i, bool black) {
 }
 
 // Takes a cell from the cache's span of class sc; 0 if the span is full or missing.
-// Inside a busy section, by the cache's owner.
-std::uintptr_t take_cell(MCache* c, int sc, std::uint32_t type, bool dtor, bool black) {
+// Inside a busy section, by the cache's owner. marking: the phase is kMark.
+std::uintptr_t take_cell(MCache* c, int sc, std::uint32_t type, bool dtor, bool marking) {
   Span* s = c->spans[sc];
   if (s == nullptr) return 0;
+  const bool black = marking && marks_span(s);
   const std::uint32_t i = next_free(s);
   if (i == s->cells) return 0;
   const std::uintptr_t cell = s->cell_addr(i);
@@ -161,7 +162,7 @@ void* allocate_large(std::size_t size, std::uint32_t type) {
   bool black;
   {
     Busy busy(ms);
-    black = current_phase() == kMark;
+    black = current_phase() == kMark && marks_span(s);
     publish(s, 0, black);
   }
   if (black) g_large_black_bytes.fetch_add(s->cell, std::memory_order_relaxed);

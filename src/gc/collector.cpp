@@ -62,17 +62,28 @@ struct Pacer {
 };
 Pacer g_pacer;
 
-// Cycle bookkeeping; guarded by g_mu unless atomic.
-std::mutex g_mu;
-std::condition_variable g_wake;     // the collector waits for work
-std::condition_variable g_done;     // collect() waits for cycles
+// Cycle bookkeeping; guarded by g_mu() unless atomic.
+// Never destroyed (threads wait on them until the process ends, and destroying a
+// condition variable with waiters blocks exit).
+std::mutex& g_mu() {
+  static auto* v = new std::mutex();
+  return *v;
+}
+std::condition_variable& g_wake() {  // the collector waits for work
+  static auto* v = new std::condition_variable();
+  return *v;
+}
+std::condition_variable& g_done() {  // collect() waits for cycles
+  static auto* v = new std::condition_variable();
+  return *v;
+}
 std::uint64_t g_forced_wanted = 0;  // collect() asked for a cycle that starts after it
 bool g_triggered = false;
 std::uint64_t g_started = 0, g_finished = 0;  // cycles (finished: marked and swept)
 std::atomic<bool> g_running{false};           // a cycle is marking or sweeping
 std::thread::id g_collector_id;
 
-// Statistics; guarded by g_mu.
+// Statistics; guarded by g_mu().
 Stats g_stats;
 std::int64_t g_gc_cpu_ns = 0;
 std::atomic<std::int64_t> g_assist_ns{0};
@@ -258,6 +269,7 @@ void run_cycle(bool forced) {
   g_assist_ns.store(0);
 
   const std::int64_t h0 = os::nanotime();
+  g_mark_sweepgen.store(heap().pages.sweepgen());
   g_phase.store(kMark);
   runtime::gc_hooks::g_scan_cycle.store(cycle);
   handshake();
@@ -293,7 +305,7 @@ void run_cycle(bool forced) {
   const std::int64_t cpu = thread_cpu_ns() - cpu0 + t.assist;
   int util = 0;
   {
-    std::lock_guard l(g_mu);
+    std::lock_guard l(g_mu());
     g_gc_cpu_ns += cpu;
     const std::uint64_t n = ++g_stats.num_gc;
     if (forced) ++g_stats.num_forced_gc;
@@ -320,9 +332,9 @@ bool cycle_wanted() {
   for (;;) {
     bool forced;
     {
-      std::unique_lock l(g_mu);
+      std::unique_lock l(g_mu());
       while (!cycle_wanted()) {
-        if (g_wake.wait_for(l, std::chrono::seconds(1)) == std::cv_status::timeout) {
+        if (g_wake().wait_for(l, std::chrono::seconds(1)) == std::cv_status::timeout) {
           l.unlock();
           heap().pages.scavenge(SIZE_MAX);  // pages free for a while go back to the OS
           l.lock();
@@ -337,11 +349,11 @@ bool cycle_wanted() {
     while (sweep_one()) {
     }
     {
-      std::lock_guard l(g_mu);
+      std::lock_guard l(g_mu());
       ++g_finished;
       g_running.store(false);
     }
-    g_done.notify_all();
+    g_done().notify_all();
   }
 }
 
@@ -362,11 +374,11 @@ void maybe_trigger(std::int64_t live_bytes) {
   if (live_bytes < g_pacer.trigger.load(std::memory_order_relaxed)) return;
   if (g_running.load(std::memory_order_relaxed)) return;
   {
-    std::lock_guard l(g_mu);
+    std::lock_guard l(g_mu());
     if (g_running.load() || g_triggered) return;
     g_triggered = true;
   }
-  g_wake.notify_one();
+  g_wake().notify_one();
 }
 
 void note_stack_stop(std::int64_t ns) {
@@ -402,12 +414,12 @@ void collect() {
   if (std::this_thread::get_id() == g_collector_id)
     base::fatal("gc::collect called from a destructor (on the collector's thread)");
   gort::blocking([] {
-    std::unique_lock l(g_mu);
+    std::unique_lock l(g_mu());
     // A cycle that starts after this call, marked and swept.
     const std::uint64_t target = g_started + 1;
     g_forced_wanted = std::max(g_forced_wanted, target);
-    g_wake.notify_one();
-    g_done.wait(l, [target] { return g_finished >= target; });
+    g_wake().notify_one();
+    g_done().wait(l, [target] { return g_finished >= target; });
   });
 }
 
@@ -432,7 +444,7 @@ Stats stats() {
   ensure_started();
   Stats s;
   {
-    std::lock_guard l(g_mu);
+    std::lock_guard l(g_mu());
     s = g_stats;
   }
   std::uint64_t mallocs = 0, bytes = 0;

@@ -39,6 +39,16 @@ extern std::atomic<std::uint32_t> g_phase;
 // The number of the current (or last) cycle; goroutine stacks record the cycle they were
 // scanned in.
 extern std::atomic<std::uint32_t> g_cycle;
+// The sweep generation of the spans the current mark phase marks. The generation moves on
+// just before the phase ends (collector.cpp), and in that window a span may already be
+// swept for the next generation: only spans of this generation get mark bits (shade,
+// black allocation), or the next cycle would find stale marks (objects marked but never
+// scanned).
+extern std::atomic<std::uint32_t> g_mark_sweepgen;
+inline bool marks_span(const Span* s) {
+  return s->sweepgen.load(std::memory_order_acquire) ==
+         g_mark_sweepgen.load(std::memory_order_relaxed);
+}
 
 // ---- Work buffers (mark.cpp) --------------------------------------------------------
 

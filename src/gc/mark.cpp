@@ -28,6 +28,9 @@
 // (the goroutine switched away, or is inside the allocator or a barrier). Under TSan,
 // signals are delivered at the next intercepted call, so a goroutine in a pure compute
 // loop is not scanned until it calls something; the collector keeps retrying.
+#include <csetjmp>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -86,13 +89,14 @@ __attribute__((no_sanitize("address", "thread"))) void scan_words(
   }
 }
 
-void on_stop_signal(int, void*, void*) {
+void on_stop_signal(int, void*, void* ucontext) {
   base::KeepErrno keep;
   runtime::M* m = runtime::current_m();
   if (m == nullptr) return;
   runtime::G* target = m->gc_stop_target.exchange(nullptr, std::memory_order_acq_rel);
   if (target == nullptr) return;
-  const auto sp = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+  std::uintptr_t sp = 0;
+  m->gc_stop_nregs = os::interrupted_registers(ucontext, m->gc_stop_regs, 32, &sp);
   MutatorState* ms = mutator_if_registered();
   const bool stoppable = m->curg == target && sp > target->stack.lo && sp < target->stack.hi &&
                          (ms == nullptr || ms->busy.load(std::memory_order_relaxed) == 0);
@@ -140,6 +144,8 @@ bool scan_running(Marker& mk, runtime::G* gp, std::uint32_t cycle, std::int64_t*
   }
   if (st != kStopped) return false;
   const std::int64_t stopped_at = os::nanotime();
+  for (int i = 0; i < m->gc_stop_nregs; ++i)
+    if (heap().pages.in_arena(m->gc_stop_regs[i])) mk.grey_addr(m->gc_stop_regs[i]);
   mk.scan_range(m->gc_stop_sp, gp->stack.hi);
   *bytes += static_cast<std::int64_t>(gp->stack.hi - m->gc_stop_sp);
   set_scanned(gp, cycle);
@@ -204,7 +210,7 @@ bool have_full_bufs() {
 
 std::uintptr_t shade(std::uintptr_t addr, std::size_t* bytes) {
   Span* s = heap().pages.span_of(addr);
-  if (s == nullptr) return 0;
+  if (s == nullptr || !marks_span(s)) return 0;
   const std::uint32_t i = s->index_of(addr);
   if (i >= s->cells) return 0;
   // Acquire: pairs with publish()'s release, so the header read below is valid.
@@ -328,7 +334,11 @@ void self_scan(G* gp) noexcept {
   if (current_phase() != kMark) return;
   const std::uint32_t cycle = g_cycle.load(std::memory_order_relaxed);
   if ((gp->gc_word.load(std::memory_order_relaxed) >> kCycleShift) == cycle) return;
-  const auto sp = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+  // Callee-saved registers of our callers may hold pointers: setjmp spills them into a
+  // local, and the scan starts at that local (below this frame's saved registers).
+  jmp_buf spilled;
+  setjmp(spilled);
+  const auto sp = reinterpret_cast<std::uintptr_t>(&spilled);
   {
     LockGuard l(ms->lock);
     std::int64_t marked = 0;

@@ -42,6 +42,7 @@ namespace gort::gc::detail {
 
 std::atomic<std::uint32_t> g_phase{kOff};
 std::atomic<std::uint32_t> g_cycle{0};
+std::atomic<std::uint32_t> g_mark_sweepgen{0};
 
 namespace {
 

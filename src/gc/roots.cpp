@@ -25,6 +25,8 @@
 // the object (so it and its referents stay alive until the finalizer has run) and removes
 // it from the table; the finalizer thread runs it and drops the count.
 #include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
 #include <deque>
 #include <mutex>
 #include <thread>
@@ -40,17 +42,37 @@ namespace gort::gc::detail {
 namespace {
 
 runtime::Lock g_roots_lock;
-std::vector<const void*> g_root_set GORT_GUARDED_BY(g_roots_lock);
+// Never destroyed: threads of the collector use it until the process ends.
+std::vector<const void*>& g_root_set() {
+  static auto* v = new std::vector<const void*>();
+  return *v;
+}
 
 struct Finalizer {
   void* obj;
   std::function<void(void*)> fn;
 };
-std::mutex g_fin_mu;
-std::unordered_map<std::uintptr_t, Finalizer> g_finalizers;  // by cell; guarded by g_fin_mu
-std::deque<Finalizer> g_fin_queue;                           // guarded by g_fin_mu
-std::condition_variable g_fin_cv;
-bool g_fin_thread_started = false;  // guarded by g_fin_mu
+// Never destroyed: threads of the collector use it until the process ends.
+std::mutex& g_fin_mu() {
+  static auto* v = new std::mutex();
+  return *v;
+}
+// Never destroyed: threads of the collector use it until the process ends.
+std::unordered_map<std::uintptr_t, Finalizer>& g_finalizers() {
+  static auto* v = new std::unordered_map<std::uintptr_t, Finalizer>();
+  return *v;
+}
+// Never destroyed: threads of the collector use it until the process ends.
+std::deque<Finalizer>& g_fin_queue() {
+  static auto* v = new std::deque<Finalizer>();
+  return *v;
+}
+// Never destroyed: threads of the collector use it until the process ends.
+std::condition_variable& g_fin_cv() {
+  static auto* v = new std::condition_variable();
+  return *v;
+}
+bool g_fin_thread_started = false;  // guarded by g_fin_mu()
 
 // The cell holding obj (obj may point inside it: a Ptr<Base> to a Derived).
 std::uintptr_t cell_of(const void* obj) {
@@ -76,10 +98,10 @@ void log_root(MutatorState* ms, std::uintptr_t cell) {
   for (;;) {
     Finalizer f;
     {
-      std::unique_lock l(g_fin_mu);
-      g_fin_cv.wait(l, [] { return !g_fin_queue.empty(); });
-      f = std::move(g_fin_queue.front());
-      g_fin_queue.pop_front();
+      std::unique_lock l(g_fin_mu());
+      g_fin_cv().wait(l, [] { return !g_fin_queue().empty(); });
+      f = std::move(g_fin_queue().front());
+      g_fin_queue().pop_front();
     }
     try {
       f.fn(f.obj);
@@ -139,13 +161,13 @@ void store_member(std::atomic<const void*>* slot, const void* obj) noexcept {
     if (const void* old = slot->load(std::memory_order_relaxed)) barrier_shade(ms, old);
     if (obj != nullptr) barrier_shade(ms, obj);
   }
-  slot->store(obj, std::memory_order_relaxed);
+  slot->store(obj, std::memory_order_release);  // see Member::get
   exit_busy(ms);
 }
 
 void adopt_roots(std::vector<const void*>& log) {
   runtime::LockGuard l(g_roots_lock);
-  g_root_set.insert(g_root_set.end(), log.begin(), log.end());
+  g_root_set().insert(g_root_set().end(), log.begin(), log.end());
   log.clear();
 }
 
@@ -153,7 +175,7 @@ void mark_counted_roots(Marker& mk) {
   std::vector<const void*> listed;
   {
     runtime::LockGuard l(g_roots_lock);
-    listed.swap(g_root_set);
+    listed.swap(g_root_set());
   }
   for_each_mutator([&listed](MutatorState& ms) {
     runtime::LockGuard l(ms.lock);
@@ -178,7 +200,7 @@ void mark_counted_roots(Marker& mk) {
       keep.push_back(p);
   }
   runtime::LockGuard l(g_roots_lock);
-  g_root_set.insert(g_root_set.end(), keep.begin(), keep.end());
+  g_root_set().insert(g_root_set().end(), keep.begin(), keep.end());
 }
 
 void prune_roots() {
@@ -192,7 +214,7 @@ void prune_roots() {
   };
   {
     runtime::LockGuard l(g_roots_lock);
-    prune(g_root_set);
+    prune(g_root_set());
   }
   for_each_mutator([&prune](MutatorState& ms) {
     runtime::LockGuard l(ms.lock);
@@ -203,9 +225,9 @@ void prune_roots() {
 void mark_finalizer_referents(Marker& mk) {
   std::vector<std::uintptr_t> cells;
   {
-    std::lock_guard l(g_fin_mu);
-    cells.reserve(g_finalizers.size());
-    for (const auto& [cell, f] : g_finalizers) cells.push_back(cell);
+    std::lock_guard l(g_fin_mu());
+    cells.reserve(g_finalizers().size());
+    for (const auto& [cell, f] : g_finalizers()) cells.push_back(cell);
   }
   for (std::uintptr_t cell : cells) {
     const TypeInfo* t = type_info(header_of_cell(cell)->type.load(std::memory_order_relaxed));
@@ -216,17 +238,17 @@ void mark_finalizer_referents(Marker& mk) {
 bool queue_finalizer(std::uintptr_t cell) {
   Finalizer f;
   {
-    std::lock_guard l(g_fin_mu);
-    auto it = g_finalizers.find(cell);
-    if (it == g_finalizers.end()) return false;
+    std::lock_guard l(g_fin_mu());
+    auto it = g_finalizers().find(cell);
+    if (it == g_finalizers().end()) return false;
     f = std::move(it->second);
-    g_finalizers.erase(it);
+    g_finalizers().erase(it);
   }
   header_of_cell(cell)->state.fetch_and(~kHasFinalizer, std::memory_order_relaxed);
   retain(f.obj);  // alive (a root) until the finalizer has run
-  std::lock_guard l(g_fin_mu);
-  g_fin_queue.push_back(std::move(f));
-  g_fin_cv.notify_one();
+  std::lock_guard l(g_fin_mu());
+  g_fin_queue().push_back(std::move(f));
+  g_fin_cv().notify_one();
   return true;
 }
 
@@ -235,13 +257,13 @@ void set_finalizer(const void* obj, std::function<void(void*)> fn) {
   const std::uintptr_t cell = cell_of(obj);
   Header* h = header_of_cell(cell);
   {
-    std::lock_guard l(g_fin_mu);
+    std::lock_guard l(g_fin_mu());
     if (fn == nullptr) {
-      g_finalizers.erase(cell);
+      g_finalizers().erase(cell);
       h->state.fetch_and(~kHasFinalizer, std::memory_order_relaxed);
       return;
     }
-    g_finalizers[cell] = Finalizer{const_cast<void*>(obj), std::move(fn)};
+    g_finalizers()[cell] = Finalizer{const_cast<void*>(obj), std::move(fn)};
     if (!g_fin_thread_started) {
       g_fin_thread_started = true;
       std::thread(finalizer_thread_main).detach();

@@ -139,6 +139,13 @@ using StopHandler = void (*)(int sig, void* info, void* ucontext);
 void install_stop_handler(StopHandler handler) noexcept;
 // Sends stop_signal() to the thread tid of this process. False if it no longer exists.
 bool signal_thread(int tid) noexcept;
+// From a signal handler's ucontext: the interrupted code's general-purpose registers
+// (into regs, at most max; returns how many) and the lowest address of its stack that may
+// hold its data (sp, minus the red zone where the ABI has one). Vector and floating-point
+// registers are left out: a conservative scan would mistake stale bit patterns there for
+// pointers. Context: signal handler.
+int interrupted_registers(const void* ucontext, std::uintptr_t* regs, int max,
+                          std::uintptr_t* stack_low) noexcept;
 
 // An alternate signal stack for the calling thread, so a fault on an exhausted goroutine
 // stack can still be reported. Freed with the object; the thread's previous alternate

@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -240,6 +241,23 @@ void install_stop_handler(StopHandler handler) noexcept {
   sa.sa_flags = SA_SIGINFO | SA_RESTART;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGURG, &sa, nullptr);
+}
+
+int interrupted_registers(const void* ucontext, std::uintptr_t* regs, int max,
+                          std::uintptr_t* stack_low) noexcept {
+  const auto* uc = static_cast<const ucontext_t*>(ucontext);
+  int n = 0;
+#if defined(__x86_64__)
+  for (int i = 0; i < NGREG && n < max; ++i)
+    regs[n++] = static_cast<std::uintptr_t>(uc->uc_mcontext.gregs[i]);
+  *stack_low = static_cast<std::uintptr_t>(uc->uc_mcontext.gregs[REG_RSP]) - 128;  // red zone
+#elif defined(__aarch64__)
+  for (int i = 0; i < 31 && n < max; ++i) regs[n++] = uc->uc_mcontext.regs[i];
+  *stack_low = uc->uc_mcontext.sp;
+#else
+#error "interrupted_registers: unsupported architecture"
+#endif
+  return n;
 }
 
 bool signal_thread(int tid) noexcept {

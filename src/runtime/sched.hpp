@@ -142,6 +142,8 @@ struct M {
   std::atomic<G*> gc_stop_target{nullptr};
   std::atomic<std::uint32_t> gc_stop_state{0};
   std::uintptr_t gc_stop_sp = 0;
+  std::uintptr_t gc_stop_regs[32] = {};
+  int gc_stop_nregs = 0;
   os::Note park;
   M* schedlink = nullptr;  // idle M list; guarded by Sched::lock
   std::thread thread;      // not joinable for M0 (the thread that called run())
