@@ -282,7 +282,9 @@ void* allocate(std::size_t size, std::uint32_t type) {
     std::uintptr_t cell = 0;
     bool black = false;
     enter_busy(ms);
-    if (c->epoch.load(std::memory_order_relaxed) == g_cache_epoch.load(std::memory_order_relaxed)) {
+    // Acquire: pairs with flush_cache's release, so a cache the collector flushed is seen
+    // empty.
+    if (c->epoch.load(std::memory_order_acquire) == g_cache_epoch.load(std::memory_order_relaxed)) {
       black = current_phase() == kMark;
       cell = take_cell(c, sc, type, dtor, black);
     }

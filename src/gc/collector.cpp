@@ -42,6 +42,7 @@
 #include "gort/runtime.hpp"
 #include "os/os.hpp"
 #include "runtime/gc_hooks.hpp"
+#include "runtime/sched.hpp"
 
 namespace gort::gc::detail {
 
@@ -234,7 +235,9 @@ void mark_until_done(Marker& mk, std::int64_t* stack_bytes) {
     mk.flush();
     if (collect_mutator_greys() || have_full_bufs()) continue;
     if (!stacks_done) {
-      std::this_thread::sleep_for(std::chrono::microseconds(50));  // a goroutine is busy
+      // A goroutine could not be stopped (it was switching, or inside a busy section: it
+      // scans itself when that ends). Give it a moment.
+      std::this_thread::sleep_for(std::chrono::microseconds(20));
       continue;
     }
     // Nothing visible is left. A barrier may still be between greying an object and
@@ -324,6 +327,19 @@ void run_cycle(bool forced) {
   if (g_gctrace) print_gctrace(g_stats.num_gc, t, util);
 }
 
+// Go's background scavenger: free pages beyond 10% over the heap goal (the heap will grow
+// back to the goal before the next cycle; releasing below it only makes the program fault
+// them in again) go back to the OS once they have been free for a while.
+void scavenge_beyond_goal() {
+  const PageHeap& pages = heap().pages;
+  const std::int64_t goal = std::min<std::int64_t>(g_pacer.goal.load(), INT64_MAX / 2);
+  const auto free_bytes =
+      static_cast<std::int64_t>(pages.sys_bytes() - pages.released_bytes() - pages.inuse_bytes());
+  const std::int64_t retain =
+      std::max<std::int64_t>(goal + goal / 10 - static_cast<std::int64_t>(pages.inuse_bytes()), 0);
+  if (free_bytes > retain) heap().pages.scavenge(static_cast<std::size_t>(free_bytes - retain));
+}
+
 bool cycle_wanted() {
   return g_triggered || g_forced_wanted > g_started;
 }
@@ -336,7 +352,7 @@ bool cycle_wanted() {
       while (!cycle_wanted()) {
         if (g_wake().wait_for(l, std::chrono::seconds(1)) == std::cv_status::timeout) {
           l.unlock();
-          heap().pages.scavenge(SIZE_MAX);  // pages free for a while go back to the OS
+          scavenge_beyond_goal();
           l.lock();
         }
       }
@@ -392,13 +408,33 @@ void assist(MutatorState* ms) {
   const std::int64_t debt = ms->assist_debt;
   ms->assist_debt = 0;
   const std::int64_t t0 = os::nanotime();
-  {
-    Busy busy(ms);  // the phase cannot end while this goroutine marks (mutator.cpp)
-    if (current_phase() != kMark) return;
-    Marker mk;
-    mk.drain(static_cast<std::int64_t>(static_cast<double>(debt) *
-                                       g_pacer.assist_ratio.load(std::memory_order_relaxed)));
-    ms->marked_bytes.fetch_add(mk.marked_bytes, std::memory_order_relaxed);
+  // The collector may be waiting for this goroutine's stack: scan it now.
+  runtime::M* m = runtime::current_m();
+  if (m != nullptr && m->curg != nullptr) runtime::gc_hooks::resumed(m->curg);
+  // Marks in slices of 64 KiB of scanning, each in its own busy section: the phase cannot
+  // end while this goroutine marks (mutator.cpp), and a handshake waits one slice at most.
+  auto help = [ms](std::int64_t budget) {
+    for (;;) {
+      Busy busy(ms);
+      if (current_phase() != kMark) return false;
+      Marker mk;
+      const std::int64_t done = mk.drain(std::min<std::int64_t>(budget, 64 << 10));
+      ms->marked_bytes.fetch_add(mk.marked_bytes, std::memory_order_relaxed);
+      budget -= done;
+      if (budget <= 0 || done == 0) return true;
+    }
+  };
+  bool marking = help(static_cast<std::int64_t>(
+      static_cast<double>(debt) * g_pacer.assist_ratio.load(std::memory_order_relaxed)));
+  // Past the goal (a soft memory limit, or a collector that fell behind): wait for the
+  // cycle, helping with whatever work appears, as Go parks over-allocating goroutines on
+  // its assist queue. Bounded, so that a stalled collector cannot stall the program.
+  for (int waits = 0; marking && waits < 250 &&
+                      heap().live_bytes.load(std::memory_order_relaxed) >
+                          g_pacer.goal.load(std::memory_order_relaxed);
+       ++waits) {
+    std::this_thread::sleep_for(std::chrono::microseconds(20));
+    marking = help(1 << 20);
   }
   g_assist_ns.fetch_add(os::nanotime() - t0, std::memory_order_relaxed);
 }

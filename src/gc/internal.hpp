@@ -85,6 +85,9 @@ struct MCache;
 struct MutatorState {
   // Nonzero while the thread runs a busy section (below).
   std::atomic<std::uint32_t> busy{0};
+  // Set by the stop signal's handler when it lands inside a busy section: the goroutine
+  // scans its own stack when the section ends (mark.cpp, "Running goroutines").
+  std::atomic<std::uint32_t> scan_pending{0};
   // Guards grey and root_log: the owner appends, the collector takes them.
   runtime::Lock lock;
   WorkBuf* grey GORT_GUARDED_BY(lock) = nullptr;
@@ -107,10 +110,13 @@ MutatorState* mutator() noexcept;
 // preemption handshake, sched.hpp); without membarrier (or under TSan) both sides are
 // seq_cst. Sections do not nest and never block.
 void enter_busy(MutatorState* ms) noexcept;
+void scan_when_asked(MutatorState* ms) noexcept;  // mark.cpp
 inline void exit_busy(MutatorState* ms) noexcept {
   // Release: the collector reads 0 with acquire, so the section's writes (a store behind
   // the barrier, a grey push) happen before what it does next.
   ms->busy.store(0, std::memory_order_release);
+  if (ms->scan_pending.load(std::memory_order_relaxed) != 0) [[unlikely]]
+    scan_when_asked(ms);
 }
 inline std::uint32_t current_phase() noexcept {
   return g_phase.load(std::memory_order_seq_cst);

@@ -190,3 +190,57 @@ TEST(Gc, StatsCountCyclesAndObjects) {
     EXPECT_GT(after.next_gc, 0u);
   });
 }
+
+TEST(Gc, RawPointerOnARunningGoroutinesStackKeepsItsObjectAlive) {
+  gort::Options opts;
+  opts.procs = 2;
+  gort::run(
+      [] {
+        std::atomic<bool> stop{false};
+        std::atomic<bool> started{false};
+        std::atomic<int> result{0};
+        gort::WaitGroup wg;
+        wg.add(1);
+        gort::go([&] {
+          int c = 0;
+          Node* volatile raw = make_tree(8, c).get();  // only this raw pointer remains
+          started.store(true);
+          // Runs without a scheduling point: the collector stops it with a signal to scan
+          // its stack (under TSan the signal lands at the next intercepted call).
+          while (!stop.load()) {
+#if defined(__SANITIZE_THREAD__)
+            std::this_thread::sleep_for(std::chrono::microseconds(50));
+#endif
+          }
+          result.store(check_tree(raw));
+          wg.done();
+        });
+        while (!started.load()) gort::yield();
+        for (int i = 0; i < 3; ++i) {
+          in_goroutine([] { make_garbage(20, 8); });
+          gc::collect();
+        }
+        stop.store(true);
+        wg.wait();
+        EXPECT_EQ(result.load(), 511);
+        EXPECT_GT(gc::stats().stack_stop_max_ns, 0u);
+      },
+      opts);
+}
+
+TEST(Gc, ObjectsWithoutMembersAndAbandonedConstructions) {
+  struct Throws {
+    explicit Throws(bool t) {
+      if (t) throw std::runtime_error("no");
+    }
+  };
+  gort::run([] {
+    EXPECT_THROW(gc::make<Throws>(true), std::runtime_error);
+    auto ok = gc::make<Throws>(false);
+    in_goroutine([] {
+      for (int i = 0; i < 1000; ++i) gc::make<Leaf>();
+    });
+    gc::collect();
+    EXPECT_TRUE(static_cast<bool>(ok));
+  });
+}

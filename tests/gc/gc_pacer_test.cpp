@@ -1,0 +1,119 @@
+// The pacer and its controls: GOGC (set_percent) changes how often cycles run, the soft
+// memory limit holds on a growing heap even with GOGC off, and GODEBUG=gctrace=1 prints
+// one line per cycle in Go's format.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "gort/gc.hpp"
+#include "gort/gort.hpp"
+
+namespace gc = gort::gc;
+
+namespace {
+
+struct Blob {
+  std::uint64_t words[30] = {};  // a 256-byte cell with its header
+};
+
+// Allocates `mb` MiB of garbage while keeping `live` blobs alive; returns cycles run.
+std::uint64_t churn(int mb, int live) {
+  std::uint64_t cycles = 0;
+  gort::run([&] {
+    gc::collect();  // start from a settled heap
+    const std::uint64_t before = gc::stats().num_gc;
+    std::vector<gc::Ptr<Blob>> keep;
+    for (int i = 0; i < live; ++i) keep.push_back(gc::make<Blob>());
+    const long n = static_cast<long>(mb) * (1 << 20) / 256;
+    for (long i = 0; i < n; ++i) gc::make<Blob>();
+    cycles = gc::stats().num_gc - before;
+  });
+  return cycles;
+}
+
+}  // namespace
+
+TEST(GcPacer, LowerGogcRunsMoreCycles) {
+  const int old = gc::set_percent(50);
+  const std::uint64_t at50 = churn(256, 16 << 10);  // 4 MiB live
+  gc::set_percent(400);
+  const std::uint64_t at400 = churn(256, 16 << 10);
+  gc::set_percent(old);
+  EXPECT_GT(at50, 0u);
+  EXPECT_GT(at50, at400 * 2) << "GOGC=50: " << at50 << " cycles, GOGC=400: " << at400;
+}
+
+TEST(GcPacer, OffRunsNoCycleAndSetPercentReturnsThePrevious) {
+  const int old = gc::set_percent(-1);
+  EXPECT_EQ(gc::set_percent(-1), -1);
+  EXPECT_EQ(churn(64, 0), 0u);
+  EXPECT_EQ(gc::set_percent(old), -1);
+}
+
+TEST(GcPacer, MemoryLimitHoldsWithGogcOff) {
+  const int old = gc::set_percent(-1);
+  const std::int64_t old_limit = gc::set_memory_limit(48 << 20);
+  std::uint64_t max_alloc = 0;
+  std::uint64_t cycles = 0;
+  gort::run([&] {
+    const std::uint64_t before = gc::stats().num_gc;
+    std::vector<gc::Ptr<Blob>> keep;
+    for (int i = 0; i < (32 << 10); ++i) keep.push_back(gc::make<Blob>());  // 8 MiB live
+    for (long i = 0; i < (512L << 20) / 256; ++i) {
+      gc::make<Blob>();
+      if (i % 4096 == 0) max_alloc = std::max(max_alloc, gc::stats().heap_alloc);
+    }
+    cycles = gc::stats().num_gc - before;
+  });
+  gc::set_memory_limit(old_limit);
+  gc::set_percent(old);
+  EXPECT_GT(cycles, 0u);
+  // The limit is soft: the heap may overshoot by what is allocated while a cycle marks.
+  EXPECT_LT(max_alloc, 64u << 20) << "limit 48 MiB";
+}
+
+TEST(GcPacer, GctraceLinesHaveGosFormat) {
+  if (std::getenv("GORT_GC_CHILD") != nullptr) GTEST_SKIP() << "the child itself";
+  char self[4096] = {};
+  ASSERT_GT(readlink("/proc/self/exe", self, sizeof self - 1), 0);
+  const std::string cmd = std::string("GODEBUG=gctrace=1 GORT_GC_CHILD=1 ") + self +
+                          " --gtest_filter=GcPacer.ChildRunsCycles 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[4096];
+  while (std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
+  ASSERT_EQ(pclose(p), 0) << out;
+  // gc # @#s #%: #+#+# ms clock, #+#/#/#+# ms cpu, #->#-># MB, # MB goal, # MB stacks,
+  // # MB globals, # P
+  const std::regex line(
+      R"(gc (\d+) @\d+\.\d{3}s \d+%: [\d.]+\+[\d.]+\+[\d.]+ ms clock, [\d.]+\+[\d.]+/[\d.]+/[\d.]+\+[\d.]+ ms cpu, \d+->\d+->\d+ MB, \d+ MB goal, \d+ MB stacks, \d+ MB globals, \d+ P( \(forced\))?)");
+  int lines = 0, forced = 0;
+  std::size_t start = 0;
+  while (start < out.size()) {
+    const std::size_t end = out.find('\n', start);
+    const std::string l = out.substr(start, end - start);
+    start = end == std::string::npos ? out.size() : end + 1;
+    if (l.rfind("gc ", 0) != 0) continue;
+    EXPECT_TRUE(std::regex_match(l, line)) << l;
+    ++lines;
+    if (l.find("(forced)") != std::string::npos) ++forced;
+  }
+  EXPECT_GE(lines, 3) << out;
+  EXPECT_GE(forced, 2) << out;
+}
+
+TEST(GcPacer, ChildRunsCycles) {
+  if (std::getenv("GORT_GC_CHILD") == nullptr) GTEST_SKIP() << "run by GctraceLinesHaveGosFormat";
+  churn(64, 1024);
+  gort::run([] {
+    gc::collect();
+    gc::collect();
+  });
+}
