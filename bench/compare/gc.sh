@@ -118,12 +118,12 @@ if [[ " $PARTS " == *" binarytrees "* ]]; then
       name=bt-$impl-$r
       run_prog "$name" 900 "$bin" "$DEPTH" || continue
       # The check lines must equal Go's (or, without Go, the first program's).
-      ref=$(ls "$TMP"/bt-*-1.ref 2>/dev/null | head -n1 || true)
-      if [[ -z $ref ]]; then
-        cp "$TMP/$name.out" "$TMP/$name.ref"
-      elif ! cmp -s "$ref" "$TMP/$name.out"; then
-        diff "$ref" "$TMP/$name.out" | head -n 5 >&2 || true
-        fail "$impl binarytrees: check lines differ from $(basename "$ref" .ref)"
+      if [[ ! -s $TMP/bt.ref ]]; then
+        cp "$TMP/$name.out" "$TMP/bt.ref"
+        echo "$impl" >"$TMP/bt.ref-impl"
+      elif ! cmp -s "$TMP/bt.ref" "$TMP/$name.out"; then
+        diff "$TMP/bt.ref" "$TMP/$name.out" | head -n 5 >&2 || true
+        fail "$impl binarytrees: check lines differ from $(cat "$TMP/bt.ref-impl")'s"
         continue
       fi
       read -r _ wall rss <"$TMP/$name.time"
