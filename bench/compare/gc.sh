@@ -58,7 +58,8 @@ targets=""
 for spec in gort_binarytrees boehm_binarytrees newdelete_binarytrees gort_liveheap; do
   t=compare_$spec bin=$BUILD/bench/compare/compare_$spec
   if [[ -f $BUILD/CMakeCache.txt ]]; then
-    if ! grep -q "$t" <<<"$targets"; then
+    # Whole lines only: a re-configure in the same call prints messages naming targets.
+    if ! grep -q "^$t: " <<<"$targets"; then
       case $spec in
         gort_*) log "$t is not configured (libgort has no collector, src/gc/, in this tree):" \
                     "skipping gort, its column is n/a" ;;

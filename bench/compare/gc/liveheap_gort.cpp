@@ -19,13 +19,15 @@
 // (heap_alloc at the end). Run once with GOGC=100 and once with GOGC=off: the ratio of
 // allocs_per_s is the mutator slowdown.
 //
-// Per-cycle pauses: gc::stats() has no per-pause list (Go's PauseNs ring), only num_gc,
-// pause_total_ns and pause_max_ns. A monitor goroutine therefore polls gc::stats() every
-// POLL_MS ms (default 2) and records, whenever num_gc moved by one, the growth of
-// pause_total_ns since the previous change as that cycle's pause (the cycle's total
-// stop-the-world time, as in Go's PauseNs). If num_gc moved by k > 1 between two polls,
-// the growth is split evenly over the k cycles and counted on stderr as "ambiguous".
-// stderr also gets pause_max_ns from gc::stats() as a cross-check.
+// Per-cycle pauses: when gc::Stats has a pause_ns ring like Go's PauseNs (detected at
+// compile time), the pauses of the steady phase's cycles are read from it at the end, as
+// in Go. Otherwise (gc.hpp as first published has only num_gc, pause_total_ns and
+// pause_max_ns) a monitor goroutine polls gc::stats() every POLL_MS ms (default 2) and
+// records, whenever num_gc moved by one, the growth of pause_total_ns since the previous
+// change as that cycle's pause (the cycle's total pause time, as in Go's PauseNs); if
+// num_gc moved by k > 1 between two polls, the growth is split evenly over the k cycles
+// and counted on stderr as "ambiguous". The monitor runs in both cases, and stderr shows
+// both lists, pause_max_ns and, if Stats has it, stack_stop_max_ns.
 //
 // Fairness: the same object graph as the Go version (64-byte objects: one Member and 56
 // bytes of payload, as Go's one pointer and [7]uint64; chain length, table fan-out and the
@@ -42,6 +44,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <iterator>
 #include <vector>
 
 namespace {
@@ -108,6 +111,44 @@ std::uint64_t percentile(const std::vector<std::uint64_t>& sorted, double p) {
 
 double secs(Clock::duration d) {
   return std::chrono::duration<double>(d).count();
+}
+
+// Later versions of gc::Stats add Go's PauseNs ring and the longest stack-scan stop; use
+// them when they are there (templates, so that the code compiles without them too).
+template <class S>
+concept HasPauseRing = requires(const S& s) {
+  s.pause_ns[0];
+};
+template <class S>
+concept HasStackStop = requires(const S& s) {
+  s.stack_stop_max_ns;
+};
+
+// The pauses of cycles first+1 .. s.num_gc from the ring; false without one (or if the
+// ring no longer holds them all).
+template <class S>
+bool ring_pauses(const S& s, std::uint64_t first, std::vector<std::uint64_t>* out) {
+  if constexpr (HasPauseRing<S>) {
+    constexpr std::uint64_t kRing = std::size(decltype(s.pause_ns){});
+    if (s.num_gc - first > kRing) return false;
+    for (std::uint64_t k = first + 1; k <= s.num_gc; ++k) {
+      out->push_back(s.pause_ns[(k + kRing - 1) % kRing]);
+    }
+    return true;
+  } else {
+    (void)s, (void)first, (void)out;
+    return false;
+  }
+}
+
+template <class S>
+long long stack_stop_max_ns(const S& s) {
+  if constexpr (HasStackStop<S>) {
+    return static_cast<long long>(s.stack_stop_max_ns);
+  } else {
+    (void)s;
+    return -1;
+  }
 }
 
 void run_benchmark() {
@@ -188,7 +229,10 @@ void run_benchmark() {
   monitor.wait();
   const gc::Stats after = gc::stats();
   const std::uint64_t cycles = after.num_gc - before.num_gc;
+  std::vector<std::uint64_t> ring;
+  const bool from_ring = ring_pauses(after, before.num_gc, &ring);
   std::sort(pauses.begin(), pauses.end());
+  std::sort(ring.begin(), ring.end());
 
   for (long s = 0; s < slots; s += 4099) {
     if (tables[static_cast<std::size_t>(s / kFanOut)]->slot[s % kFanOut]->pad[0] !=
@@ -201,11 +245,19 @@ void run_benchmark() {
   done.wait();
 
   std::fprintf(stderr,
-               "steady phase: %.3f s, %" PRIu64 " objects, %" PRIu64 " cycles (%" PRIu64
-               " ambiguous), stats pause_max_ns %" PRIu64 ", pauses (us):",
-               elapsed, allocs, cycles, ambiguous, after.pause_max_ns);
+               "steady phase: %.3f s, %" PRIu64 " objects, %" PRIu64
+               " cycles, stats pause_max_ns %" PRIu64
+               ", stack_stop_max_ns %lld (-1: not in Stats)\n",
+               elapsed, allocs, cycles, after.pause_max_ns, stack_stop_max_ns(after));
+  std::fprintf(stderr, "polled pauses (%" PRIu64 " ambiguous), us:", ambiguous);
   for (std::uint64_t p : pauses) std::fprintf(stderr, " %.1f", static_cast<double>(p) / 1e3);
   std::fprintf(stderr, "\n");
+  if (from_ring) {
+    std::fprintf(stderr, "pause_ns ring, us:");
+    for (std::uint64_t p : ring) std::fprintf(stderr, " %.1f", static_cast<double>(p) / 1e3);
+    std::fprintf(stderr, "\n");
+    pauses = ring;
+  }
   auto us = [](std::uint64_t ns) { return static_cast<double>(ns) / 1e3; };
   std::printf("RESULT pause_p50 %.1f us\n", us(percentile(pauses, 50)));
   std::printf("RESULT pause_p99 %.1f us\n", us(percentile(pauses, 99)));
