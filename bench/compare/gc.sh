@@ -110,6 +110,11 @@ maximum() {
 gcstat() { sed -n "s/^GCSTATS.* $2=\([0-9]*\).*/\1/p" "$1" | tail -n1; }
 
 LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
+if gort_rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null); then  # what was built
+  git -C "$ROOT" diff --quiet HEAD -- 2>/dev/null || gort_rev="$gort_rev + local changes"
+else
+  gort_rev="none"
+fi
 BT_IMPLS="go gort boehm newdelete"
 if [[ " $PARTS " == *" binarytrees "* ]]; then
   for r in $(seq "$ROUNDS"); do
@@ -189,11 +194,6 @@ slowdown() {  # allocs/s with GOGC=off over allocs/s with GOGC=100 (median of ea
   ratio "$(med "$1" lhoff.allocs_per_s)" "$(med "$1" lh100.allocs_per_s)"
 }
 cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-if gort_rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null); then
-  git -C "$ROOT" diff --quiet HEAD -- 2>/dev/null || gort_rev="$gort_rev + local changes"
-else
-  gort_rev="none"
-fi
 boehm_version=$(dpkg-query -W -f='${Version}' libgc-dev 2>/dev/null || echo unknown)
 {
   if [[ " $PARTS " == *" binarytrees "* ]]; then
