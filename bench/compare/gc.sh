@@ -11,8 +11,10 @@
 #    and the longest pause from the program's GCSTATS line; the check lines of every run
 #    must equal Go's.
 # 2. liveheap (go/gc/liveheap, gc/liveheap_gort.cpp): LIVE_MB MiB live (default 1024),
-#    PARKED parked goroutines (default 100,000), GC_DURATION seconds (default 10) of flat
-#    out allocation replacing random parts of the live heap; pause p50/p99/max, cycles and
+#    PARKED parked goroutines (default 100,000), then ALLOC_MB MiB (default 8 x LIVE_MB;
+#    with GOGC=off at most GC_OFF_ALLOC_MB, default 2048, as nothing is freed) of flat out
+#    allocation replacing random parts of the live heap, for at most GC_DURATION seconds
+#    (default 300); pause p50/p99/max over the cycles of all rounds, cycles and
 #    allocations/s, with GOGC=100 and with GOGC=off (mutator slowdown = the ratio).
 #    GC_PARTS="binarytrees" (or "liveheap") runs one part only.
 # Each program runs GC_ROUNDS times (default 3; GC_LIVE_ROUNDS for liveheap, default
@@ -33,7 +35,9 @@ ROUNDS=${GC_ROUNDS:-3}
 LIVE_ROUNDS=${GC_LIVE_ROUNDS:-$ROUNDS}
 DEPTH=${GC_DEPTH:-21}
 PARTS=${GC_PARTS:-binarytrees liveheap}
-export LIVE_MB=${LIVE_MB:-1024} PARKED=${PARKED:-100000} DURATION=${GC_DURATION:-10}
+export LIVE_MB=${LIVE_MB:-1024} PARKED=${PARKED:-100000} DURATION=${GC_DURATION:-300}
+ALLOC_MB=${ALLOC_MB:-$((8 * LIVE_MB))}
+OFF_ALLOC_MB=$((ALLOC_MB < ${GC_OFF_ALLOC_MB:-2048} ? ALLOC_MB : ${GC_OFF_ALLOC_MB:-2048}))
 TMP=$(mktemp -d "$BUILD/compare-gc.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 log() { echo "[gc] $*" >&2; }
@@ -152,11 +156,16 @@ if [[ " $PARTS " == *" liveheap "* ]]; then
         bin=${BIN[${impl}_liveheap]:-}
         [[ -n $bin ]] || continue
         name=lh-$impl-$gogc-$r
-        run_prog "$name" 900 env GOGC=$gogc "$bin" || continue
-        for m in pause_p50 pause_p99 pause_max cycles allocs_per_s; do
+        budget=$ALLOC_MB
+        [[ $gogc == off ]] && budget=$OFF_ALLOC_MB
+        run_prog "$name" $((DURATION + 600)) env GOGC=$gogc ALLOC_MB="$budget" "$bin" || continue
+        for m in cycles allocs_per_s; do
           v=$(awk -v m="$m" '$1 == "RESULT" && $2 == m { print $3 }' "$TMP/$name.out")
           [[ -n $v ]] && record "$impl" "lh$gogc.$m" "$v"
         done
+        # Every pause of every round, pooled for the percentiles.
+        awk '$1 == "PAUSES" { for (i = 2; i <= NF; i++) print $i }' "$TMP/$name.out" \
+          >>"$TMP/v.$impl.lh$gogc.pauses"
         read -r _ wall rss <"$TMP/$name.time"
         record "$impl" "lh$gogc.rss" "$(awk -v k="$rss" 'BEGIN { printf "%.0f", k / 1024 }')"
         log "round $r $impl liveheap GOGC=$gogc: $(awk '$1 == "RESULT" { printf "%s=%s ", $2, $3 }' \
@@ -177,6 +186,12 @@ ratio() {
     } else printf "n/a" }'
 }
 med() { median "$TMP/v.$1.$2"; }
+# pct <impl> <metric> <p>: nearest-rank percentile of the pooled values (n/a if none).
+pct() {
+  [[ -s $TMP/v.$1.$2 ]] || { echo n/a; return; }
+  sort -g "$TMP/v.$1.$2" | awk -v p="$3" '{ v[NR] = $1 } END {
+    i = int(NR * p / 100); if (i < NR * p / 100) i++; if (i < 1) i = 1; print v[i] }'
+}
 worst() { maximum "$TMP/v.$1.$2"; }
 bt_row() {  # bt_row <label> <metric> <median|max>
   local f=med g h b n
@@ -184,12 +199,16 @@ bt_row() {  # bt_row <label> <metric> <median|max>
   g=$($f go "$2") h=$($f gort "$2") b=$($f boehm "$2") n=$($f newdelete "$2")
   echo "| $1 | $g | $h | $b | $n | $(ratio "$h" "$g") | $(ratio "$h" "$b") | $(ratio "$h" "$n") |"
 }
-lh_row() {  # lh_row <label> <metric> <median|max>
-  local f=med g h
-  [[ $3 == max ]] && f=worst
-  g=$($f go "$2") h=$($f gort "$2")
+lh_row() {  # lh_row <label> <metric> [<percentile>]: median of the rounds, or a percentile
+  local g h
+  if [[ -n ${3:-} ]]; then
+    g=$(pct go "$2" "$3") h=$(pct gort "$2" "$3")
+  else
+    g=$(med go "$2") h=$(med gort "$2")
+  fi
   echo "| $1 | $g | $h | $(ratio "$h" "$g") |"
 }
+npauses() { [[ -s $TMP/v.$1.lh100.pauses ]] && wc -l <"$TMP/v.$1.lh100.pauses" || echo 0; }
 slowdown() {  # allocs/s with GOGC=off over allocs/s with GOGC=100 (median of each)
   ratio "$(med "$1" lhoff.allocs_per_s)" "$(med "$1" lh100.allocs_per_s)"
 }
@@ -218,23 +237,23 @@ boehm_version=$(dpkg-query -W -f='${Version}' libgc-dev 2>/dev/null || echo unkn
     echo
     echo "| metric | Go | gort | gort/Go |"
     echo "|---|---:|---:|---:|"
-    lh_row "STW pause p50 (us), GOGC=100" lh100.pause_p50 median
-    lh_row "STW pause p99 (us), GOGC=100" lh100.pause_p99 median
-    lh_row "STW pause max (us), GOGC=100, worst round" lh100.pause_max max
-    lh_row "cycles in the ${DURATION} s steady phase, GOGC=100" lh100.cycles median
-    lh_row "allocations/s, GOGC=100" lh100.allocs_per_s median
-    lh_row "allocations/s, GOGC=off" lhoff.allocs_per_s median
+    lh_row "pause p50 (us), GOGC=100" lh100.pauses 50
+    lh_row "pause p99 (us), GOGC=100" lh100.pauses 99
+    lh_row "pause max (us), GOGC=100" lh100.pauses 100
+    lh_row "cycles per round (steady phase, $ALLOC_MB MiB allocated), GOGC=100" lh100.cycles
+    lh_row "allocations/s, GOGC=100" lh100.allocs_per_s
+    lh_row "allocations/s, GOGC=off ($OFF_ALLOC_MB MiB allocated)" lhoff.allocs_per_s
     sg=$(slowdown go) sh=$(slowdown gort)
     echo "| mutator slowdown (allocs/s GOGC=off / GOGC=100) | $sg | $sh | $(ratio "$sh" "$sg") |"
-    lh_row "peak RSS (MiB), GOGC=100" lh100.rss median
-    lh_row "peak RSS (MiB), GOGC=off" lhoff.rss median
+    lh_row "peak RSS (MiB), GOGC=100" lh100.rss
+    lh_row "peak RSS (MiB), GOGC=off" lhoff.rss
     echo
-    echo "Pauses are per cycle (a cycle's stop-the-world phases together), from Go's"
-    echo "MemStats.PauseNs and from polling gort's gc::stats() (see liveheap_gort.cpp)."
-    echo "Lower is better except allocations/s. Medians of $LIVE_ROUNDS rounds; the max pause"
-    echo "is the largest of all rounds. GOGC=off allocates fresh memory throughout (page"
-    echo "faults), so its allocations/s is not a pure no-GC mutator speed: a slowdown below"
-    echo "1 means the faults cost more than the collector."
+    echo "Pauses are per cycle (a cycle's pauses together), from Go's MemStats.PauseNs and"
+    echo "gort's gc::stats() (see liveheap_gort.cpp), pooled over $LIVE_ROUNDS rounds:"
+    echo "$(npauses go) cycles for Go, $(npauses gort) for gort (with few cycles, p99 is the"
+    echo "max). Other rows: medians of the rounds. Lower is better except allocations/s."
+    echo "The GOGC=off runs pre-fault their budget first (allocate it once, collect it once,"
+    echo "unmeasured), so neither mode pays page faults in the steady phase."
     echo
   fi
   echo "- machine: $(nproc) CPUs, ${cpu:-unknown CPU}, Linux $(uname -r);" \

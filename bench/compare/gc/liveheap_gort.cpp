@@ -8,16 +8,17 @@
 //     []*Table).
 //  2. Parks PARKED (default 100,000) goroutines, each blocked receiving from one channel,
 //     so every cycle has that many stacks to scan.
-//  3. Collects once (gc::collect), then for DURATION seconds (default 10), or until
-//     ALLOC_MB MiB (default 4096) have been allocated, one goroutine replaces random slots
-//     with freshly built chains, flat out (the old chain becomes garbage, the live heap
-//     stays the same size).
+//  3. Collects once (gc::collect), then, until ALLOC_MB MiB (default 8 x LIVE_MB: about 8
+//     cycles at GOGC=100) have been allocated or DURATION seconds (default 300) have
+//     passed, one goroutine replaces random slots with freshly built chains, flat out (the
+//     old chain becomes garbage, the live heap stays the same size).
 //
 // Reports, on stdout, "RESULT <name> <value> <unit>" lines: pause_p50, pause_p99,
 // pause_max (µs, per cycle of the steady phase), cycles (completed during the steady
 // phase), allocs_per_s (objects allocated per second of the steady phase) and heap_mb
-// (heap_alloc at the end). Run once with GOGC=100 and once with GOGC=off: the ratio of
-// allocs_per_s is the mutator slowdown.
+// (heap_alloc at the end); and a line "PAUSES <us> <us> ..." with every pause of the
+// steady phase (gc.sh pools them over its rounds). Run once with GOGC=100 and once with GOGC=off:
+// the ratio of allocs_per_s is the mutator slowdown.
 //
 // Per-cycle pauses: when gc::Stats has a pause_ns ring like Go's PauseNs (detected at
 // compile time), the pauses of the steady phase's cycles are read from it at the end, as
@@ -28,6 +29,13 @@
 // num_gc moved by k > 1 between two polls, the growth is split evenly over the k cycles
 // and counted on stderr as "ambiguous". The monitor runs in both cases, and stderr shows
 // both lists, pause_max_ns and, if Stats has it, stack_stop_max_ns.
+//
+// GOGC=off: nothing is ever freed, so every allocation of the steady phase would touch
+// fresh memory and pay a page fault per 4 KiB, which a collected heap (reusing swept
+// memory) does not. Unless PREFAULT=0, the program therefore first allocates the steady
+// phase's budget once as garbage and collects it explicitly (outside the measurement),
+// so the steady phase reuses memory in both modes and the GOGC=off allocations/s is the
+// mutator's speed without a collector.
 //
 // Fairness: the same object graph as the Go version (64-byte objects: one Member and 56
 // bytes of payload, as Go's one pointer and [7]uint64; chain length, table fan-out and the
@@ -154,8 +162,8 @@ long long stack_stop_max_ns(const S& s) {
 void run_benchmark() {
   const long live_mb = env_long("LIVE_MB", 1024);
   const long parked = env_long("PARKED", 100'000);
-  const auto duration = std::chrono::seconds(env_long("DURATION", 10));
-  const long alloc_mb = env_long("ALLOC_MB", 4096);
+  const auto duration = std::chrono::seconds(env_long("DURATION", 300));
+  const long alloc_mb = env_long("ALLOC_MB", 8 * live_mb);
   const long chain = std::max(1L, env_long("CHAIN", 16));
   const auto poll = std::chrono::milliseconds(std::max(1L, env_long("POLL_MS", 2)));
   const long slots = std::max(1L, (live_mb << 20) / (chain * kObjSize));
@@ -183,6 +191,17 @@ void run_benchmark() {
     });
   }
   started.wait();
+  const std::uint64_t budget = (static_cast<std::uint64_t>(alloc_mb) << 20) / kObjSize;
+  if (const int prev = gc::set_percent(-1); prev >= 0) {
+    gc::set_percent(prev);
+  } else if (env_long("PREFAULT", 1) != 0) {
+    const auto t = Clock::now();
+    for (std::uint64_t n = 0; n < budget; n += static_cast<std::uint64_t>(chain)) {
+      gc::Ptr<Obj> garbage = new_chain(chain, 0);
+    }
+    std::fprintf(stderr, "GOGC=off: pre-faulted %ld MiB in %.3f s\n", alloc_mb,
+                 secs(Clock::now() - t));
+  }
   gc::collect();
 
   // The monitor: per-cycle pauses from the growth of pause_total_ns (see the top).
@@ -211,7 +230,6 @@ void run_benchmark() {
   });
 
   Rng r{88172645463325252ULL};
-  const std::uint64_t budget = (static_cast<std::uint64_t>(alloc_mb) << 20) / kObjSize;
   std::uint64_t allocs = 0;
   const auto start = Clock::now();
   const auto deadline = start + duration;
@@ -225,6 +243,10 @@ void run_benchmark() {
     if (Clock::now() > deadline) break;
   }
   const double elapsed = secs(Clock::now() - start);
+  if (allocs < budget) {
+    std::fprintf(stderr, "DURATION reached after %" PRIu64 " of %ld MiB\n",
+                 (allocs * kObjSize) >> 20, alloc_mb);
+  }
   stop.store(true);
   monitor.wait();
   const gc::Stats after = gc::stats();
@@ -259,6 +281,9 @@ void run_benchmark() {
     pauses = ring;
   }
   auto us = [](std::uint64_t ns) { return static_cast<double>(ns) / 1e3; };
+  std::printf("PAUSES");
+  for (std::uint64_t p : pauses) std::printf(" %.1f", us(p));
+  std::printf("\n");
   std::printf("RESULT pause_p50 %.1f us\n", us(percentile(pauses, 50)));
   std::printf("RESULT pause_p99 %.1f us\n", us(percentile(pauses, 99)));
   std::printf("RESULT pause_max %.1f us\n", us(percentile(pauses, 100)));

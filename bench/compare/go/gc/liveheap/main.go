@@ -7,17 +7,25 @@
 //     objects each (1 KiB per slot), reached from 1024-slot tables of pointers.
 //  2. Parks PARKED (default 100,000) goroutines, each blocked receiving from one channel,
 //     so every cycle has that many stacks to scan.
-//  3. Collects once (runtime.GC), then for DURATION seconds (default 10), or until
-//     ALLOC_MB MiB (default 4096) have been allocated, one goroutine replaces random slots
-//     with freshly built chains, flat out (the old chain becomes garbage, the live heap
-//     stays the same size).
+//  3. Collects once (runtime.GC), then, until ALLOC_MB MiB (default 8 x LIVE_MB: about 8
+//     cycles at GOGC=100) have been allocated or DURATION seconds (default 300) have
+//     passed, one goroutine replaces random slots with freshly built chains, flat out (the
+//     old chain becomes garbage, the live heap stays the same size).
 //
 // Reports, on stdout, "RESULT <name> <value> <unit>" lines: pause_p50, pause_p99,
 // pause_max (µs; per cycle of the steady phase, from MemStats.PauseNs, which holds each
 // cycle's total stop-the-world time for the last 256 cycles), cycles (completed during the
 // steady phase), allocs_per_s (objects allocated per second of the steady phase) and
-// heap_mb (HeapAlloc at the end). Run once with GOGC=100 and once with GOGC=off: the ratio
+// heap_mb (HeapAlloc at the end); and a line "PAUSES <us> <us> ..." with every pause of
+// the steady phase (gc.sh pools them over its rounds). Run once with GOGC=100 and once with GOGC=off: the ratio
 // of allocs_per_s is the mutator slowdown.
+//
+// GOGC=off: nothing is ever freed, so every allocation of the steady phase would touch
+// fresh memory and pay a page fault per 4 KiB, which a collected heap (reusing swept
+// memory) does not. Unless PREFAULT=0, the program therefore first allocates the steady
+// phase's budget once as garbage and collects it explicitly (outside the measurement),
+// so the steady phase reuses memory in both modes and the GOGC=off allocations/s is the
+// mutator's speed without a collector.
 //
 // Fairness: the gort version builds the same object graph (same object size, chain length,
 // table fan-out, random sequence) and runs the same loop; objects are allocated by one
@@ -29,6 +37,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"sync"
@@ -72,6 +81,9 @@ func newChain(n int, slot uint64) *Obj {
 	return head
 }
 
+// sink keeps the pre-fault garbage on the heap (see GOGC=off at the top).
+var sink *Obj
+
 // xorshift64: the same sequence in the gort version.
 type rng struct{ s uint64 }
 
@@ -96,8 +108,8 @@ func percentile(sorted []uint64, p float64) uint64 {
 func main() {
 	liveMB := envInt("LIVE_MB", 1024)
 	parked := envInt("PARKED", 100_000)
-	duration := time.Duration(envInt("DURATION", 10)) * time.Second
-	allocMB := envInt("ALLOC_MB", 4096)
+	duration := time.Duration(envInt("DURATION", 300)) * time.Second
+	allocMB := envInt("ALLOC_MB", 8*liveMB)
 	chain := envInt("CHAIN", 16)
 	if chain < 1 {
 		chain = 1
@@ -131,13 +143,23 @@ func main() {
 		}()
 	}
 	started.Wait()
+	budget := uint64(allocMB) << 20 / objSz // objects
+	if prev := debug.SetGCPercent(-1); prev >= 0 {
+		debug.SetGCPercent(prev)
+	} else if envInt("PREFAULT", 1) != 0 {
+		t := time.Now()
+		for n := uint64(0); n < budget; n += uint64(chain) {
+			sink = newChain(chain, 0)
+		}
+		sink = nil
+		fmt.Fprintf(os.Stderr, "GOGC=off: pre-faulted %d MiB in %v\n", allocMB, time.Since(t).Round(time.Millisecond))
+	}
 	runtime.GC()
 
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	gc0 := ms.NumGC
 	r := rng{s: 88172645463325252}
-	budget := uint64(allocMB) << 20 / objSz // objects
 	var allocs uint64
 	start := time.Now()
 	deadline := start.Add(duration)
@@ -152,6 +174,9 @@ func main() {
 		}
 	}
 	elapsed := time.Since(start)
+	if allocs < budget {
+		fmt.Fprintf(os.Stderr, "DURATION reached after %d of %d MiB\n", allocs*objSz>>20, allocMB)
+	}
 	runtime.ReadMemStats(&ms)
 	cycles := ms.NumGC - gc0
 
@@ -181,6 +206,11 @@ func main() {
 		fmt.Fprintf(os.Stderr, " %s", us(p))
 	}
 	fmt.Fprintln(os.Stderr)
+	fmt.Print("PAUSES")
+	for _, p := range pauses {
+		fmt.Printf(" %s", us(p))
+	}
+	fmt.Println()
 	fmt.Printf("RESULT pause_p50 %s us\n", us(percentile(pauses, 50)))
 	fmt.Printf("RESULT pause_p99 %s us\n", us(percentile(pauses, 99)))
 	fmt.Printf("RESULT pause_max %s us\n", us(percentile(pauses, 100)))
