@@ -142,6 +142,9 @@ if [[ " $PARTS " == *" binarytrees "* ]]; then
       pmax=$(gcstat "$TMP/$name.err" pause_max_ns) ngc=$(gcstat "$TMP/$name.err" num_gc)
       [[ -n $pmax ]] && record "$impl" pause "$(awk -v n="$pmax" 'BEGIN { printf "%.3f", n / 1e6 }')"
       [[ -n $ngc ]] && record "$impl" ngc "$ngc"
+      # gort only: the longest stop of one goroutine for its stack scan (no STW for that).
+      sstop=$(gcstat "$TMP/$name.err" stack_stop_max_ns)
+      [[ -n $sstop ]] && record "$impl" sstop "$(awk -v n="$sstop" 'BEGIN { printf "%.3f", n / 1e6 }')"
       log "round $r $impl binarytrees $DEPTH: ${wall} s, $((rss / 1024)) MiB," \
           "pause max ${pmax:-n/a} ns, ${ngc:-n/a} cycles"
     done
@@ -223,6 +226,7 @@ boehm_version=$(dpkg-query -W -f='${Version}' libgc-dev 2>/dev/null || echo unkn
     bt_row "wall time (s)" wall median
     bt_row "peak RSS (MiB)" rss median
     bt_row "longest GC pause (ms), worst round" pause max
+    bt_row "longest stop of one goroutine for its stack scan (ms), worst round" sstop max
     bt_row "GC cycles" ngc median
     echo
     echo "Lower is better; a ratio below 1 means gort is faster or smaller. Median of $ROUNDS"
