@@ -76,9 +76,8 @@ std::uint32_t type_id() {
           return static_cast<void (*)(const void*, Visitor&)>(nullptr);
         }
       }(),
-      std::is_trivially_destructible_v<T>
-          ? nullptr
-          : +[](void* obj) noexcept { static_cast<T*>(obj)->~T(); },
+      std::is_trivially_destructible_v<T> ? nullptr
+                                          : +[](void* obj) noexcept { static_cast<T*>(obj)->~T(); },
       __PRETTY_FUNCTION__};
   static const std::uint32_t id = register_type(&info);
   return id;
@@ -96,9 +95,9 @@ void abandon(void* obj) noexcept;
 bool hold(const void* where, const void* obj) noexcept;
 void retain(const void* obj) noexcept;  // takes a count unconditionally
 void unhold(const void* obj) noexcept;
-// A Ptr on a stack changed to obj: shades it while the collector marks (a Ptr may be
-// written into another goroutine's stack, one the collector has already scanned).
-void note_stack_store(const void* obj) noexcept;
+// A Ptr on a stack, at `where`, changed to obj: shades it while the collector marks if
+// `where` is another goroutine's stack (one the collector may have scanned already).
+void note_stack_store(const void* where, const void* obj) noexcept;
 // Member assignment with the write barrier.
 void store_member(std::atomic<const void*>* slot, const void* obj) noexcept;
 
@@ -130,8 +129,8 @@ class Ptr {
   Ptr(const Ptr& o) noexcept { reset_to(o.get()); }
   Ptr(Ptr&& o) noexcept { take(std::move(o)); }
   template <class U>
-    requires std::is_convertible_v<U*, T*>
-  Ptr(const Ptr<U>& o) noexcept {  // NOLINT(google-explicit-constructor)
+  requires std::is_convertible_v<U*, T*> Ptr(const Ptr<U>& o)
+  noexcept {  // NOLINT(google-explicit-constructor)
     reset_to(static_cast<T*>(o.get()));
   }
   explicit Ptr(const Member<T>& m) noexcept { reset_to(m.get()); }
@@ -201,7 +200,7 @@ class Ptr {
     } else if (bits_ == 0 && obj != nullptr) {
       reset_to(obj);
     } else {
-      if (obj != nullptr) detail::note_stack_store(obj);
+      if (obj != nullptr) detail::note_stack_store(this, obj);
       bits_ = reinterpret_cast<std::uintptr_t>(obj);
     }
   }
@@ -218,7 +217,7 @@ template <class T>
 class Member {
  public:
   Member() noexcept = default;
-  Member(std::nullptr_t) noexcept {}  // NOLINT(google-explicit-constructor)
+  Member(std::nullptr_t) noexcept {}                  // NOLINT(google-explicit-constructor)
   Member(const Ptr<T>& p) noexcept { set(p.get()); }  // NOLINT(google-explicit-constructor)
   Member(const Member& o) noexcept { set(o.get()); }
   ~Member() = default;
@@ -302,10 +301,15 @@ struct Stats {
   std::uint64_t total_alloc = 0;    // bytes allocated, ever
   std::uint64_t mallocs = 0;        // objects allocated, ever
   std::uint64_t frees = 0;          // objects freed, ever
+  // Pauses: the collector's phase changes (Go stops the world for them; gort's handshake
+  // does not stop goroutines, see docs/design/gc.md), per cycle.
   std::uint64_t pause_total_ns = 0;
   std::uint64_t pause_max_ns = 0;
-  std::uint64_t last_gc_ns = 0;     // end of the last cycle (CLOCK_REALTIME)
-  double gc_cpu_fraction = 0;       // CPU time of the collector / elapsed CPU time
+  std::uint64_t pause_ns[256] = {};  // recent cycles, as Go's: cycle k at [(k + 255) % 256]
+  // The longest time one goroutine was stopped for its stack scan.
+  std::uint64_t stack_stop_max_ns = 0;
+  std::uint64_t last_gc_ns = 0;  // end of the last cycle (CLOCK_REALTIME)
+  double gc_cpu_fraction = 0;    // CPU time of the collector / elapsed CPU time
 };
 Stats stats();
 

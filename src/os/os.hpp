@@ -129,6 +129,17 @@ using FaultHandler = bool (*)(void* fault_addr) noexcept;
 // chained for faults the handler declines.
 void install_fault_handler(FaultHandler handler) noexcept;
 
+// The signal that stops a goroutine's thread for a stack scan (the collector, gc/mark.cpp).
+// SIGURG, as Go uses for preemption: programs rarely use it, and the kernel sends it only
+// for out-of-band socket data to processes that asked (F_SETOWN).
+int stop_signal() noexcept;
+// Installs handler for stop_signal() (SA_SIGINFO | SA_RESTART, on the interrupted stack:
+// the handler must run on the goroutine's stack, which it lets the collector scan).
+using StopHandler = void (*)(int sig, void* info, void* ucontext);
+void install_stop_handler(StopHandler handler) noexcept;
+// Sends stop_signal() to the thread tid of this process. False if it no longer exists.
+bool signal_thread(int tid) noexcept;
+
 // An alternate signal stack for the calling thread, so a fault on an exhausted goroutine
 // stack can still be reported. Freed with the object; the thread's previous alternate
 // stack is restored.

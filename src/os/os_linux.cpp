@@ -229,6 +229,24 @@ void install_fault_handler(FaultHandler handler) noexcept {
   sigaction(SIGBUS, &sa, &g_prev_bus);
 }
 
+int stop_signal() noexcept {
+  return SIGURG;
+}
+
+void install_stop_handler(StopHandler handler) noexcept {
+  struct sigaction sa;
+  std::memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = reinterpret_cast<void (*)(int, siginfo_t*, void*)>(handler);
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGURG, &sa, nullptr);
+}
+
+bool signal_thread(int tid) noexcept {
+  base::KeepErrno keep;
+  return syscall(SYS_tgkill, getpid(), tid, SIGURG) == 0;
+}
+
 AltStack::AltStack() noexcept {
   // 64 KiB: the fault reporter is small, but sanitizer runtimes run their own handlers
   // on this stack too and need more than SIGSTKSZ.

@@ -21,6 +21,7 @@
 #include "gort/runtime.hpp"
 #include "runtime/context.hpp"
 #include "runtime/fiber_sanitizer.hpp"
+#include "runtime/gc_hooks.hpp"
 #include "runtime/netpoll.hpp"
 #include "runtime/sched.hpp"
 
@@ -318,6 +319,7 @@ int run_main(Closure* body, const Options& opts) {
     throw;
   }
   auto* s = new Sched(resolved);
+  gc_hooks::attach(s);
   g_unowned_created.store(0, std::memory_order_relaxed);
   g_unowned_exited.store(0, std::memory_order_relaxed);
   install_fault_reporting();
@@ -364,6 +366,7 @@ int run_main(Closure* body, const Options& opts) {
   }
   set_current_sched(nullptr);
   restore_fault_reporting();
+  gc_hooks::detach(s);
   delete s;
   g_running.store(false, std::memory_order_release);
   return 0;

@@ -86,6 +86,7 @@
 #include "base/keep_errno.hpp"
 #include "runtime/context.hpp"
 #include "runtime/fiber_sanitizer.hpp"
+#include "runtime/gc_hooks.hpp"
 #include "runtime/mprof.hpp"
 #include "runtime/netpoll.hpp"
 
@@ -113,10 +114,12 @@ G* execute(M* m, G* gp) {
   san::asan_start_switch(&m->g0.asan_fake_stack, reinterpret_cast<void*>(gp->stack.lo),
                          gp->stack.hi - gp->stack.lo);
   san::tsan_switch_to(gp->tsan_fiber);
+  gc_hooks::will_run(gp);
   gort_switch_context(&m->g0.sp, gp->sp, gp);
   san::asan_finish_switch(m->g0.asan_fake_stack, nullptr, nullptr);
   G* back = m->curg;
   m->curg = nullptr;
+  gc_hooks::switched_out(back);
   return back;
 }
 
@@ -887,6 +890,7 @@ GORT_ALWAYS_INLINE void finish_switch_in_inline(G* gp) {
   M* m = current_m();
   if (G* prev = m->pending_g) {
     m->pending_g = nullptr;
+    gc_hooks::switched_out(prev);
     if (m->pending_action == Action::kYield) {
       if (!m->p->runq.push(prev)) runqput(*m->sched, m, m->p, prev, false);
     } else {
@@ -894,6 +898,7 @@ GORT_ALWAYS_INLINE void finish_switch_in_inline(G* gp) {
     }
   }
   *m->errno_slot = gp->saved_errno;
+  gc_hooks::resumed(gp);
   exit_runtime_after_switch(m);
 }
 
@@ -932,6 +937,7 @@ GORT_ALWAYS_INLINE void switch_directly(M* m, P* p, G* gp, G* next) {
   san::asan_start_switch(&gp->asan_fake_stack, reinterpret_cast<void*>(next->stack.lo),
                          next->stack.hi - next->stack.lo);
   san::tsan_switch_to(next->tsan_fiber);
+  gc_hooks::will_run(next);
   gort_switch_context_symmetric(&gp->sp, next->sp, next);
   finish_switch_in_inline(gp);
 }

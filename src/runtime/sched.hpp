@@ -93,6 +93,9 @@ struct alignas(64) G {
   // goroutine dumps; 0 for main.
   std::uintptr_t gopc = 0;
   bool is_main = false;
+  // The collector's view of the stack (gc_hooks.hpp): running bit, switch generation, and
+  // the cycle in which the stack was last scanned.
+  std::atomic<std::uint64_t> gc_word{0};
 };
 
 // Bytes below the G reserved for an inline closure (larger closures go to the heap).
@@ -134,6 +137,11 @@ struct M {
   // preempt_noticed; cleared at the goroutine's next switch). Counted in
   // Sched::preempted_running.
   bool lost_p = false;
+  // The collector's request to stop curg for a stack scan (gc/mark.cpp, "Running
+  // goroutines"): the target, the handshake state, and the sp the handler stopped at.
+  std::atomic<G*> gc_stop_target{nullptr};
+  std::atomic<std::uint32_t> gc_stop_state{0};
+  std::uintptr_t gc_stop_sp = 0;
   os::Note park;
   M* schedlink = nullptr;  // idle M list; guarded by Sched::lock
   std::thread thread;      // not joinable for M0 (the thread that called run())
@@ -204,7 +212,8 @@ struct alignas(base::kCacheLine) P {
   int gfree_count = 0;
   std::uint64_t goid_next = 0, goid_end = 0;  // a batch of goroutine ids (Go's goidcache)
   PCounters counters;
-  TimerHeap timers;  // timers armed by goroutines running on this P (timer.cpp)
+  TimerHeap timers;          // timers armed by goroutines running on this P (timer.cpp)
+  void* gc_cache = nullptr;  // the collected heap's allocation cache (gc/alloc.cpp)
 };
 
 struct Sched {

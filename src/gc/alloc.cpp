@@ -1,0 +1,307 @@
+// Allocation: caches, refills and the public allocate() (Go's malloc.go and mcache.go).
+//
+// The fast path takes no lock. A goroutine on a P allocates from the P's cache inside a
+// runtime section (so sysmon cannot hand the P to another thread meanwhile, sched.hpp); a
+// thread without a P (a plain thread, or a goroutine whose P sysmon took) uses its own
+// thread cache. Either way the cell is taken inside a busy section (mutator.cpp): its
+// colour depends on the phase (black while marking, as Go allocates black), and the
+// collector may revoke caches at the end of marking (the epoch check below).
+//
+// A cell is published in this order: header and zeroing, mark bit (black allocation),
+// alloc bit (release). A collector that sees the alloc bit (acquire) sees a valid header.
+//
+// Refill (a cache's span is full) goes to the central lists: a swept span with free cells,
+// else it sweeps unswept spans of the class (only those without destructors or
+// finalizers: those run on the background sweeper, never inside an allocation), else it
+// takes a new span from the page heap. Heap growth is where the pacer's trigger is checked.
+#include <cstring>
+#include <new>
+
+#include "base/fatal.hpp"
+#include "gc/internal.hpp"
+#include "gc/sanitizer.hpp"
+#include "runtime/sched.hpp"
+
+namespace gort::gc::detail {
+
+std::atomic<std::uint32_t> g_cache_epoch{1};
+std::atomic<std::int64_t> g_large_black_bytes{0};
+
+namespace {
+
+constexpr std::uint32_t kMaxTypes = 1u << 16;
+runtime::Lock g_types_lock;
+std::atomic<const TypeInfo*> g_types[kMaxTypes];
+std::uint32_t g_next_type GORT_GUARDED_BY(g_types_lock) = 1;  // 0: no type
+
+runtime::Lock g_caches_lock;
+MCache* g_all_caches GORT_GUARDED_BY(g_caches_lock) = nullptr;
+std::vector<MCache*> g_spare_caches GORT_GUARDED_BY(g_caches_lock);
+
+// Assist debt (bytes allocated while marking) above which a goroutine does mark work.
+constexpr std::int64_t kAssistChunk = 64 * 1024;
+
+// The next free cell's index, or cells if none (owner only).
+std::uint32_t next_free(Span* s) {
+  for (std::uint32_t w = s->freeindex / 64; w < s->words; ++w) {
+    std::uint64_t free = ~s->alloc_bits[w].load(std::memory_order_relaxed);
+    if (w == s->freeindex / 64) free &= ~std::uint64_t{0} << (s->freeindex % 64);
+    if (free != 0) {
+      const std::uint32_t i = w * 64 + static_cast<std::uint32_t>(__builtin_ctzll(free));
+      if (i >= s->cells) break;
+      s->freeindex = i;
+      return i;
+    }
+  }
+  s->freeindex = s->cells;
+  return s->cells;
+}
+
+bool has_destructor(std::uint32_t type) {
+  const TypeInfo* t = type_info(type);
+  return t != nullptr && t->destroy != nullptr;
+}
+
+void init_header(std::uintptr_t cell, std::size_t bytes, bool zeroed, std::uint32_t type) {
+  san::unpoison(reinterpret_cast<void*>(cell), bytes);
+  if (!zeroed) std::memset(reinterpret_cast<void*>(cell), 0, bytes);
+  Header* h = header_of_cell(cell);
+  h->type.store(type, std::memory_order_relaxed);
+  h->state.store(0, std::memory_order_relaxed);
+}
+
+// Publishes cell i of s as allocated (black while marking). Owner of s only.
+void publish(Span* s, std::uint32_t i, bool black) {
+  if (black) s->try_mark(i);
+  auto& word = s->alloc_bits[i / 64];
+  // Release: the header and zeroing happen before a collector sees the cell allocated.
+  word.store(word.load(std::memory_order_relaxed) | (std::uint64_t{1} << (i % 64)),
+             std::memory_order_release);
+}
+
+// Takes a cell from the cache's span of class sc; 0 if the span is full or missing.
+// Inside a busy section, by the cache's owner.
+std::uintptr_t take_cell(MCache* c, int sc, std::uint32_t type, bool dtor, bool black) {
+  Span* s = c->spans[sc];
+  if (s == nullptr) return 0;
+  const std::uint32_t i = next_free(s);
+  if (i == s->cells) return 0;
+  const std::uintptr_t cell = s->cell_addr(i);
+  init_header(cell, s->cell, s->zeroed, type);
+  if (dtor) s->needs_bg_sweep.store(true, std::memory_order_relaxed);
+  publish(s, i, black);
+  s->freeindex = i + 1;
+  ++s->alloc_count;
+  if (black) c->black_bytes += s->cell;
+  c->mallocs.store(c->mallocs.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  c->alloc_bytes.store(c->alloc_bytes.load(std::memory_order_relaxed) + s->cell,
+                       std::memory_order_relaxed);
+  return cell;
+}
+
+// A span that leaves a cache: its unused cells no longer count as live.
+void uncache(Span* s) {
+  const std::int64_t unused = static_cast<std::int64_t>(s->cells - s->alloc_count);
+  heap().live_bytes.fetch_sub(unused * s->cell, std::memory_order_relaxed);
+  heap().live_objects.fetch_sub(unused, std::memory_order_relaxed);
+  return_span(s);
+}
+
+// Gives c a span of class sc with a free cell. False when the heap is exhausted.
+bool refill(MCache* c, int sc) {
+  runtime::LockGuard l(c->lock);
+  if (c->epoch.load(std::memory_order_relaxed) != g_cache_epoch.load(std::memory_order_acquire))
+    flush_cache(c);
+  if (Span* old = c->spans[sc]) {
+    if (!old->is_full()) return true;  // someone else's flush raced us: nothing to do
+    c->spans[sc] = nullptr;
+    uncache(old);
+  }
+  Span* s = take_swept_span(sc);
+  if (s == nullptr) {
+    const SizeClass& k = size_classes().classes[sc];
+    s = heap().pages.alloc_span(k.pages, sc, k.cell);
+    if (s == nullptr) return false;
+  }
+  c->spans[sc] = s;
+  const std::int64_t fresh = static_cast<std::int64_t>(s->cells - s->alloc_count);
+  heap().live_objects.fetch_add(fresh, std::memory_order_relaxed);
+  const std::int64_t live =
+      heap().live_bytes.fetch_add(fresh * s->cell, std::memory_order_relaxed) + fresh * s->cell;
+  maybe_trigger(live);
+  return true;
+}
+
+// Mark assists: an allocation while marking adds to the thread's debt.
+void count_allocation(MutatorState* ms, std::size_t bytes, bool black) {
+  if (!black) return;
+  ms->assist_debt += static_cast<std::int64_t>(bytes);
+  if (ms->assist_debt > kAssistChunk) assist(ms);
+}
+
+[[noreturn]] void out_of_memory() {
+  throw std::bad_alloc();
+}
+
+void* allocate_large(std::size_t size, std::uint32_t type) {
+  const std::size_t bytes = (size + kHeaderSize + kPageSize - 1) & ~(kPageSize - 1);
+  if (bytes > heap().pages.arena_end() - heap().pages.arena_base()) out_of_memory();
+  const auto npages = static_cast<std::uint32_t>(bytes / kPageSize);
+  Span* s = heap().pages.alloc_span(npages, -1, static_cast<std::uint32_t>(bytes));
+  if (s == nullptr) {
+    collect();  // the arena is full of garbage, perhaps
+    s = heap().pages.alloc_span(npages, -1, static_cast<std::uint32_t>(bytes));
+    if (s == nullptr) out_of_memory();
+  }
+  MutatorState* ms = mutator();
+  const bool dtor = has_destructor(type);
+  init_header(s->base, s->cell, s->zeroed, type);
+  if (dtor) s->needs_bg_sweep.store(true, std::memory_order_relaxed);
+  s->alloc_count = 1;
+  bool black;
+  {
+    Busy busy(ms);
+    black = current_phase() == kMark;
+    publish(s, 0, black);
+  }
+  if (black) g_large_black_bytes.fetch_add(s->cell, std::memory_order_relaxed);
+  return_span(s);
+  heap().live_objects.fetch_add(1, std::memory_order_relaxed);
+  const std::int64_t live =
+      heap().live_bytes.fetch_add(static_cast<std::int64_t>(bytes), std::memory_order_relaxed) +
+      static_cast<std::int64_t>(bytes);
+  maybe_trigger(live);
+  heap().large_mallocs.fetch_add(1, std::memory_order_relaxed);
+  heap().large_bytes.fetch_add(bytes, std::memory_order_relaxed);
+  count_allocation(ms, bytes, black);
+  return object_of_cell(s->base);
+}
+
+}  // namespace
+
+std::uint32_t register_type(const TypeInfo* info) {
+  runtime::LockGuard l(g_types_lock);
+  if (g_next_type >= kMaxTypes) base::fatal("gc: too many collected types (65535)");
+  const std::uint32_t id = g_next_type++;
+  g_types[id].store(info, std::memory_order_release);
+  return id;
+}
+
+const TypeInfo* type_info(std::uint32_t id) {
+  return id < kMaxTypes ? g_types[id].load(std::memory_order_acquire) : nullptr;
+}
+
+MCache* new_cache() {
+  runtime::LockGuard l(g_caches_lock);
+  MCache* c;
+  if (!g_spare_caches.empty()) {
+    c = g_spare_caches.back();
+    g_spare_caches.pop_back();
+  } else {
+    c = new MCache();
+    c->next_all = g_all_caches;
+    g_all_caches = c;
+  }
+  c->epoch.store(g_cache_epoch.load(std::memory_order_acquire), std::memory_order_relaxed);
+  return c;
+}
+
+MCache* p_cache(runtime::P* p) {
+  if (p->gc_cache == nullptr) p->gc_cache = new_cache();
+  return static_cast<MCache*>(p->gc_cache);
+}
+
+void release_p_cache(runtime::P* p) {
+  auto* c = static_cast<MCache*>(p->gc_cache);
+  if (c == nullptr) return;
+  p->gc_cache = nullptr;
+  {
+    runtime::LockGuard l(c->lock);
+    flush_cache(c);
+  }
+  runtime::LockGuard l(g_caches_lock);
+  g_spare_caches.push_back(c);
+}
+
+void flush_cache(MCache* c) {
+  for (Span*& s : c->spans) {
+    if (s != nullptr) uncache(s);
+    s = nullptr;
+  }
+  c->epoch.store(g_cache_epoch.load(std::memory_order_acquire), std::memory_order_release);
+}
+
+std::int64_t flush_all_caches() {
+  std::int64_t black = 0;
+  runtime::LockGuard l(g_caches_lock);
+  for (MCache* c = g_all_caches; c != nullptr; c = c->next_all) {
+    runtime::LockGuard cl(c->lock);
+    if (c->epoch.load(std::memory_order_relaxed) != g_cache_epoch.load(std::memory_order_relaxed))
+      flush_cache(c);
+    black += c->black_bytes;
+    c->black_bytes = 0;
+  }
+  return black + g_large_black_bytes.exchange(0, std::memory_order_relaxed);
+}
+
+void cache_totals(std::uint64_t* mallocs, std::uint64_t* bytes) {
+  *mallocs = heap().large_mallocs.load(std::memory_order_relaxed);
+  *bytes = heap().large_bytes.load(std::memory_order_relaxed);
+  runtime::LockGuard l(g_caches_lock);
+  for (MCache* c = g_all_caches; c != nullptr; c = c->next_all) {
+    *mallocs += c->mallocs.load(std::memory_order_relaxed);
+    *bytes += c->alloc_bytes.load(std::memory_order_relaxed);
+  }
+}
+
+void return_span(Span* s) {
+  const std::uint32_t sg = heap().pages.sweepgen();
+  Central& c = s->size_class < 0 ? heap().large : heap().central[s->size_class];
+  // A span cached since before the last generation bump still needs sweeping for it.
+  const std::uint32_t idx =
+      s->sweepgen.load(std::memory_order_relaxed) == sg ? swept_index(sg) : unswept_index(sg);
+  runtime::LockGuard l(c.lock);
+  if (s->size_class >= 0 && !s->is_full()) {
+    c.partial[idx].push(s);
+  } else {
+    c.full[idx].push(s);
+  }
+}
+
+void* allocate(std::size_t size, std::uint32_t type) {
+  if (size > kMaxSmallCell - kHeaderSize) return allocate_large(size, type);
+  const int sc = class_of_cell(size + kHeaderSize);
+  const bool dtor = has_destructor(type);
+  MutatorState* ms = mutator();
+  runtime::M* m = runtime::current_m();
+  const bool on_goroutine = m != nullptr && m->curg != nullptr;
+  for (int attempt = 0;; ++attempt) {
+    if (on_goroutine) runtime::enter_runtime(m);
+    MCache* c = on_goroutine && m->p != nullptr ? p_cache(m->p) : ms->cache;
+    std::uintptr_t cell = 0;
+    bool black = false;
+    enter_busy(ms);
+    if (c->epoch.load(std::memory_order_relaxed) == g_cache_epoch.load(std::memory_order_relaxed)) {
+      black = current_phase() == kMark;
+      cell = take_cell(c, sc, type, dtor, black);
+    }
+    exit_busy(ms);
+    const bool refilled = cell != 0 || refill(c, sc);
+    if (on_goroutine) runtime::exit_runtime(m);
+    if (cell != 0) {
+      count_allocation(ms, size_classes().classes[sc].cell, black);
+      return object_of_cell(cell);
+    }
+    if (!refilled) {
+      if (attempt > 0) out_of_memory();
+      collect();
+    }
+  }
+}
+
+void abandon(void* obj) noexcept {
+  Header* h = header_of_cell(reinterpret_cast<std::uintptr_t>(obj) - kHeaderSize);
+  h->type.store(0, std::memory_order_relaxed);  // garbage without a destructor
+}
+
+}  // namespace gort::gc::detail

@@ -1,0 +1,456 @@
+// The collection cycle, the pacer, gctrace and the public API (Go's mgc.go and
+// mgcpacer.go). docs/design/gc.md explains the whole design.
+//
+// One background thread (the collector) runs each cycle:
+//   1. sweep termination: finish sweeping the previous cycle (every mark bit is clear);
+//   2. mark start: phase = mark, then a handshake (mutator.cpp): from now on every
+//      barrier shades and every allocation is black;
+//   3. concurrent mark: grey the counted roots and finalizer referents, scan each
+//      goroutine's stack once, drain grey objects; allocating goroutines help (assists);
+//   4. mark termination: when no grey object is left anywhere and every stack is scanned,
+//      a handshake confirms that no barrier is still publishing work (if one was, back to
+//      3); then the sweep generation and the cache epoch move, phase = off, and a last
+//      handshake; caches are flushed;
+//   5. sweep, in the background, concurrently with the program.
+// Go stops the world for 2 and 4; here the handshakes take their place and no goroutine
+// is stopped (only a running goroutine is stopped for the moment its own stack is
+// scanned). The pauses reported (gctrace, stats().pause_*) are the handshakes' durations.
+//
+// Pacer (Go 1.18's): heap goal = marked + (marked + scanned stack bytes) * GOGC / 100, at
+// least 4 MiB * GOGC / 100, capped by the soft memory limit (GOMEMLIMIT), which leaves
+// at least 1/16 of the live heap as runway so that a limit below the live heap does not
+// make cycles run back to back. A cycle starts when the live heap passes 7/10 of the way
+// from the marked heap to the goal (Go's trigger lies between 0.7 and 0.95 of the
+// runway). Assists: each byte allocated while marking obliges its goroutine to scan
+// (expected scan work) / (goal - live at mark start) bytes.
+//
+// The collector thread marks flat out; with GOMAXPROCS Ps it competes with them for the
+// CPUs rather than taking Go's 25% of the Ps (a dedicated worker per 4 Ps).
+#include <time.h>
+
+#include <cinttypes>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "base/fatal.hpp"
+#include "gc/internal.hpp"
+#include "gort/runtime.hpp"
+#include "os/os.hpp"
+#include "runtime/gc_hooks.hpp"
+
+namespace gort::gc::detail {
+
+std::atomic<std::int64_t> g_stack_bytes{0};
+
+namespace {
+
+constexpr std::int64_t kMinHeap = 4 << 20;
+constexpr double kTriggerRatio = 0.7;
+
+struct Pacer {
+  std::atomic<int> percent{100};
+  std::atomic<std::int64_t> limit{INT64_MAX};
+  std::atomic<std::int64_t> trigger{kMinHeap * 7 / 10};
+  std::atomic<std::int64_t> goal{kMinHeap};
+  std::atomic<std::int64_t> marked{0};    // live heap found by the last cycle
+  std::atomic<double> assist_ratio{1.0};  // scan bytes owed per byte allocated while marking
+};
+Pacer g_pacer;
+
+// Cycle bookkeeping; guarded by g_mu unless atomic.
+std::mutex g_mu;
+std::condition_variable g_wake;     // the collector waits for work
+std::condition_variable g_done;     // collect() waits for cycles
+std::uint64_t g_forced_wanted = 0;  // collect() asked for a cycle that starts after it
+bool g_triggered = false;
+std::uint64_t g_started = 0, g_finished = 0;  // cycles (finished: marked and swept)
+std::atomic<bool> g_running{false};           // a cycle is marking or sweeping
+std::thread::id g_collector_id;
+
+// Statistics; guarded by g_mu.
+Stats g_stats;
+std::int64_t g_gc_cpu_ns = 0;
+std::atomic<std::int64_t> g_assist_ns{0};
+std::atomic<std::uint64_t> g_stop_max_ns{0};
+const std::int64_t g_start_ns = os::nanotime();
+bool g_gctrace = false;
+
+std::once_flag g_started_once;
+
+std::int64_t thread_cpu_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+std::int64_t parse_bytes(const char* s) {
+  if (std::strcmp(s, "off") == 0) return INT64_MAX;
+  char* end = nullptr;
+  const double v = std::strtod(s, &end);
+  if (end == s || v < 0) return -1;
+  const std::string unit(end);
+  double mult = 1;
+  if (unit == "KiB")
+    mult = 1024.0;
+  else if (unit == "MiB")
+    mult = 1024.0 * 1024;
+  else if (unit == "GiB")
+    mult = 1024.0 * 1024 * 1024;
+  else if (unit == "TiB")
+    mult = 1024.0 * 1024 * 1024 * 1024;
+  else if (unit != "" && unit != "B")
+    return -1;
+  return static_cast<std::int64_t>(v * mult);
+}
+
+void read_environment() {
+  if (const char* gogc = std::getenv("GOGC")) {
+    if (std::strcmp(gogc, "off") == 0) {
+      g_pacer.percent.store(-1);
+    } else {
+      char* end = nullptr;
+      const long v = std::strtol(gogc, &end, 10);
+      if (end != gogc && *end == '\0') g_pacer.percent.store(static_cast<int>(v < 0 ? -1 : v));
+    }
+  }
+  if (const char* lim = std::getenv("GOMEMLIMIT")) {
+    const std::int64_t v = parse_bytes(lim);
+    if (v > 0) g_pacer.limit.store(v);
+  }
+  if (const char* dbg = std::getenv("GODEBUG")) {
+    const std::string d = std::string(",") + dbg + ",";
+    g_gctrace =
+        d.find(",gctrace=1,") != std::string::npos || d.find(",gctrace=2,") != std::string::npos;
+  }
+}
+
+// Sets goal and trigger from the marked heap (Go's gcControllerState.commit).
+void compute_goal(std::int64_t marked, std::int64_t stack_bytes) {
+  const int percent = g_pacer.percent.load();
+  std::int64_t goal = INT64_MAX;
+  if (percent >= 0) {
+    goal = marked + (marked + stack_bytes) * percent / 100;
+    goal = std::max<std::int64_t>(goal, kMinHeap * percent / 100);
+  }
+  const std::int64_t limit = g_pacer.limit.load();
+  if (limit != INT64_MAX) {
+    const std::int64_t floor = marked + marked / 16 + (1 << 20);
+    goal = std::min(goal, std::max(limit - limit / 20, floor));
+  }
+  g_pacer.goal.store(goal);
+  g_pacer.marked.store(marked);
+  g_pacer.trigger.store(
+      goal == INT64_MAX
+          ? INT64_MAX
+          : marked + static_cast<std::int64_t>(static_cast<double>(goal - marked) * kTriggerRatio));
+}
+
+// Go's fmtNSAsMS: whole milliseconds from 10 ms up, else two significant digits with at
+// most three decimals.
+std::string ms_text(std::int64_t ns) {
+  char b[32];
+  if (ns >= 10'000'000) {
+    std::snprintf(b, sizeof b, "%" PRId64, ns / 1'000'000);
+    return b;
+  }
+  std::int64_t x = ns / 1000;
+  if (x <= 0) return "0";
+  int dec = 3;
+  while (x >= 100) {
+    x /= 10;
+    --dec;
+  }
+  std::int64_t scale = 1;
+  for (int i = 0; i < dec; ++i) scale *= 10;
+  if (dec == 0) {
+    std::snprintf(b, sizeof b, "%" PRId64, x);
+  } else {
+    std::snprintf(b, sizeof b, "%" PRId64 ".%0*" PRId64, x / scale, dec, x % scale);
+  }
+  return b;
+}
+
+int current_procs() {
+  const int n = gort::gomaxprocs();
+  return n > 0 ? n : 1;
+}
+
+struct CycleTimes {
+  std::int64_t sweep_term = 0, mark = 0, mark_term = 0, end = 0;  // wall clock
+  std::int64_t mark_cpu = 0, assist = 0;
+  std::int64_t heap0 = 0, heap1 = 0, heap2 = 0, goal = 0, stacks = 0, globals = 0;
+  bool forced = false;
+};
+
+void print_gctrace(std::uint64_t n, const CycleTimes& t, int util) {
+  const std::int64_t since = t.sweep_term - g_start_ns;
+  char line[512];
+  std::snprintf(line, sizeof line,
+                "gc %" PRIu64 " @%" PRId64
+                ".%03d"
+                "s %d%%: %s+%s+%s ms clock, %s+%s/%s/0+%s ms cpu, "
+                "%" PRId64 "->%" PRId64 "->%" PRId64 " MB, %" PRId64 " MB goal, %" PRId64
+                " MB stacks, %" PRId64 " MB globals, %d P%s\n",
+                n, since / 1'000'000'000, static_cast<int>((since / 1'000'000) % 1000), util,
+                ms_text(t.mark - t.sweep_term).c_str(), ms_text(t.mark_term - t.mark).c_str(),
+                ms_text(t.end - t.mark_term).c_str(), ms_text(t.mark - t.sweep_term).c_str(),
+                ms_text(t.assist).c_str(), ms_text(t.mark_cpu).c_str(),
+                ms_text(t.end - t.mark_term).c_str(), t.heap0 >> 20, t.heap1 >> 20, t.heap2 >> 20,
+                t.goal >> 20, t.stacks >> 20, t.globals >> 20, current_procs(),
+                t.forced ? " (forced)" : "");
+  std::fputs(line, stderr);
+}
+
+std::int64_t mutator_marked_bytes() {
+  std::int64_t sum = 0;
+  for_each_mutator(
+      [&sum](MutatorState& ms) { sum += ms.marked_bytes.exchange(0, std::memory_order_relaxed); });
+  return sum;
+}
+
+// Step 3: marks until no work is left; returns the collector's marker totals.
+void mark_until_done(Marker& mk, std::int64_t* stack_bytes) {
+  mark_counted_roots(mk);
+  mark_finalizer_referents(mk);
+  for (;;) {
+    const bool stacks_done = scan_goroutine_stacks(mk, stack_bytes);
+    mk.drain(INT64_MAX);
+    mk.flush();
+    if (collect_mutator_greys() || have_full_bufs()) continue;
+    if (!stacks_done) {
+      std::this_thread::sleep_for(std::chrono::microseconds(50));  // a goroutine is busy
+      continue;
+    }
+    // Nothing visible is left. A barrier may still be between greying an object and
+    // publishing it: wait for every busy section, then look again.
+    handshake();
+    if (collect_mutator_greys() || have_full_bufs()) continue;
+    if (!scan_goroutine_stacks(mk, stack_bytes)) continue;
+    mk.drain(INT64_MAX);
+    mk.flush();
+    if (have_full_bufs()) continue;
+    return;
+  }
+}
+
+void run_cycle(bool forced) {
+  CycleTimes t;
+  t.forced = forced;
+  t.sweep_term = os::nanotime();
+  const std::int64_t cpu0 = thread_cpu_ns();
+  finish_sweep();
+  t.heap0 = heap().live_bytes.load();
+  const std::uint32_t cycle = g_cycle.load() + 1;
+  g_cycle.store(cycle);
+  g_stack_bytes.store(0);
+  mutator_marked_bytes();  // discard stale counts
+  const std::int64_t goal = g_pacer.goal.load();
+  t.goal = goal;
+  const std::int64_t distance = std::max<std::int64_t>(goal - t.heap0, 1 << 20);
+  g_pacer.assist_ratio.store(
+      static_cast<double>(std::max<std::int64_t>(g_pacer.marked.load(), 1 << 20)) /
+      static_cast<double>(distance));
+  g_assist_ns.store(0);
+
+  const std::int64_t h0 = os::nanotime();
+  g_phase.store(kMark);
+  runtime::gc_hooks::g_scan_cycle.store(cycle);
+  handshake();
+  t.mark = os::nanotime();
+  const std::int64_t pause1 = t.mark - h0;
+
+  const std::int64_t mark_cpu0 = thread_cpu_ns();
+  Marker mk;
+  std::int64_t stack_bytes = 0;
+  mark_until_done(mk, &stack_bytes);
+  prune_roots();
+  t.mark_term = os::nanotime();
+  t.mark_cpu = thread_cpu_ns() - mark_cpu0;
+  t.heap1 = heap().live_bytes.load();
+
+  heap().pages.next_sweepgen();
+  g_cache_epoch.fetch_add(1);
+  runtime::gc_hooks::g_scan_cycle.store(0);
+  g_phase.store(kOff);
+  handshake();
+  const std::int64_t black = flush_all_caches();
+  t.end = os::nanotime();
+  const std::int64_t pause2 = t.end - t.mark_term;
+
+  const std::int64_t marked = mk.marked_bytes + mutator_marked_bytes() + black;
+  stack_bytes += g_stack_bytes.load();
+  heap().live_bytes.store(marked);
+  t.heap2 = marked;
+  t.stacks = stack_bytes;
+  t.assist = g_assist_ns.load();
+  compute_goal(marked, stack_bytes);
+
+  const std::int64_t cpu = thread_cpu_ns() - cpu0 + t.assist;
+  int util = 0;
+  {
+    std::lock_guard l(g_mu);
+    g_gc_cpu_ns += cpu;
+    const std::uint64_t n = ++g_stats.num_gc;
+    if (forced) ++g_stats.num_forced_gc;
+    const auto pause = static_cast<std::uint64_t>(pause1 + pause2);
+    g_stats.pause_total_ns += pause;
+    g_stats.pause_max_ns = std::max(g_stats.pause_max_ns, pause);
+    g_stats.pause_ns[(n + 255) % 256] = pause;
+    timespec rt{};
+    clock_gettime(CLOCK_REALTIME, &rt);
+    g_stats.last_gc_ns = static_cast<std::uint64_t>(rt.tv_sec) * 1'000'000'000 +
+                         static_cast<std::uint64_t>(rt.tv_nsec);
+    const double elapsed = static_cast<double>(os::nanotime() - g_start_ns) * current_procs();
+    g_stats.gc_cpu_fraction = elapsed > 0 ? static_cast<double>(g_gc_cpu_ns) / elapsed : 0;
+    util = static_cast<int>(g_stats.gc_cpu_fraction * 100);
+  }
+  if (g_gctrace) print_gctrace(g_stats.num_gc, t, util);
+}
+
+bool cycle_wanted() {
+  return g_triggered || g_forced_wanted > g_started;
+}
+
+[[noreturn]] void collector_main() {
+  for (;;) {
+    bool forced;
+    {
+      std::unique_lock l(g_mu);
+      while (!cycle_wanted()) {
+        if (g_wake.wait_for(l, std::chrono::seconds(1)) == std::cv_status::timeout) {
+          l.unlock();
+          heap().pages.scavenge(SIZE_MAX);  // pages free for a while go back to the OS
+          l.lock();
+        }
+      }
+      forced = g_forced_wanted > g_started;
+      g_triggered = false;
+      ++g_started;
+      g_running.store(true);
+    }
+    run_cycle(forced);
+    while (sweep_one()) {
+    }
+    {
+      std::lock_guard l(g_mu);
+      ++g_finished;
+      g_running.store(false);
+    }
+    g_done.notify_all();
+  }
+}
+
+void ensure_started() {
+  std::call_once(g_started_once, [] {
+    read_environment();
+    compute_goal(0, 0);
+    std::thread t(collector_main);
+    g_collector_id = t.get_id();
+    t.detach();
+  });
+}
+
+}  // namespace
+
+void maybe_trigger(std::int64_t live_bytes) {
+  ensure_started();
+  if (live_bytes < g_pacer.trigger.load(std::memory_order_relaxed)) return;
+  if (g_running.load(std::memory_order_relaxed)) return;
+  {
+    std::lock_guard l(g_mu);
+    if (g_running.load() || g_triggered) return;
+    g_triggered = true;
+  }
+  g_wake.notify_one();
+}
+
+void note_stack_stop(std::int64_t ns) {
+  std::uint64_t prev = g_stop_max_ns.load(std::memory_order_relaxed);
+  const auto v = static_cast<std::uint64_t>(ns);
+  while (v > prev && !g_stop_max_ns.compare_exchange_weak(prev, v, std::memory_order_relaxed)) {
+  }
+}
+
+void assist(MutatorState* ms) {
+  const std::int64_t debt = ms->assist_debt;
+  ms->assist_debt = 0;
+  const std::int64_t t0 = os::nanotime();
+  {
+    Busy busy(ms);  // the phase cannot end while this goroutine marks (mutator.cpp)
+    if (current_phase() != kMark) return;
+    Marker mk;
+    mk.drain(static_cast<std::int64_t>(static_cast<double>(debt) *
+                                       g_pacer.assist_ratio.load(std::memory_order_relaxed)));
+    ms->marked_bytes.fetch_add(mk.marked_bytes, std::memory_order_relaxed);
+  }
+  g_assist_ns.fetch_add(os::nanotime() - t0, std::memory_order_relaxed);
+}
+
+}  // namespace gort::gc::detail
+
+namespace gort::gc {
+
+using namespace detail;
+
+void collect() {
+  ensure_started();
+  if (std::this_thread::get_id() == g_collector_id)
+    base::fatal("gc::collect called from a destructor (on the collector's thread)");
+  gort::blocking([] {
+    std::unique_lock l(g_mu);
+    // A cycle that starts after this call, marked and swept.
+    const std::uint64_t target = g_started + 1;
+    g_forced_wanted = std::max(g_forced_wanted, target);
+    g_wake.notify_one();
+    g_done.wait(l, [target] { return g_finished >= target; });
+  });
+}
+
+int set_percent(int percent) {
+  ensure_started();
+  const int old = g_pacer.percent.exchange(percent < 0 ? -1 : percent);
+  compute_goal(g_pacer.marked.load(), 0);
+  maybe_trigger(heap().live_bytes.load());
+  return old;
+}
+
+std::int64_t set_memory_limit(std::int64_t bytes) {
+  ensure_started();
+  if (bytes < 0) return g_pacer.limit.load();  // as Go: a negative value only reads it
+  const std::int64_t old = g_pacer.limit.exchange(bytes);
+  compute_goal(g_pacer.marked.load(), 0);
+  maybe_trigger(heap().live_bytes.load());
+  return old;
+}
+
+Stats stats() {
+  ensure_started();
+  Stats s;
+  {
+    std::lock_guard l(g_mu);
+    s = g_stats;
+  }
+  std::uint64_t mallocs = 0, bytes = 0;
+  cache_totals(&mallocs, &bytes);
+  const std::uint64_t frees = heap().frees.load();
+  const std::uint64_t freed = heap().freed_bytes.load();
+  s.mallocs = mallocs;
+  s.frees = frees;
+  s.total_alloc = bytes;
+  s.heap_alloc = bytes > freed ? bytes - freed : 0;
+  s.heap_objects = mallocs > frees ? mallocs - frees : 0;
+  s.heap_sys = heap().pages.sys_bytes();
+  s.heap_released = heap().pages.released_bytes();
+  s.heap_inuse = heap().pages.inuse_bytes();
+  const std::int64_t goal = g_pacer.goal.load();
+  s.next_gc = goal == INT64_MAX ? 0 : static_cast<std::uint64_t>(goal);
+  s.stack_stop_max_ns = g_stop_max_ns.load();
+  return s;
+}
+
+}  // namespace gort::gc

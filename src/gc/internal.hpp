@@ -1,0 +1,233 @@
+// The collector's internal interfaces, shared by the files of src/gc/ (docs/design/gc.md
+// has the essay; each file's header comment has its part of the protocol).
+//
+//   heap.cpp       page heap, size classes, spans
+//   mutator.cpp    per-thread mutator state, busy sections and the handshake
+//   alloc.cpp      caches (per P and per thread) and the allocation paths
+//   mark.cpp       greying, work buffers, draining, stack scanning
+//   sweep.cpp      sweeping spans, destructors, finalizer resurrection
+//   roots.cpp      Ptr counts, root logs, finalizers
+//   collector.cpp  the cycle, the pacer, gctrace, statistics and the public API
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "gc/heap.hpp"
+#include "gort/gc.hpp"
+#include "runtime/lock.hpp"
+
+namespace gort::runtime {
+struct G;
+struct M;
+struct P;
+struct Sched;
+}  // namespace gort::runtime
+
+namespace gort::gc::detail {
+
+// ---- Phases -------------------------------------------------------------------------
+
+// kOff: mutators run without barriers and allocate white. kMark: the write barrier shades
+// both the overwritten and the new pointer, Ptr count changes shade their object, and
+// allocation is black. Changed only by the collector thread, each change followed by a
+// handshake (mutator.cpp) so that no busy section that saw the old phase is still running.
+enum Phase : std::uint32_t { kOff = 0, kMark = 1 };
+extern std::atomic<std::uint32_t> g_phase;
+// The number of the current (or last) cycle; goroutine stacks record the cycle they were
+// scanned in.
+extern std::atomic<std::uint32_t> g_cycle;
+
+// ---- Work buffers (mark.cpp) --------------------------------------------------------
+
+struct WorkBuf {
+  static constexpr std::uint32_t kCapacity = 510;
+  WorkBuf* next = nullptr;
+  std::uint32_t n = 0;
+  std::uintptr_t cells[kCapacity];
+  bool full() const { return n == kCapacity; }
+  bool empty() const { return n == 0; }
+};
+
+// Full buffers waiting to be scanned, and empty ones. Buffers come from memory mapped for
+// them and are never freed (the collector may grey objects while a goroutine it stopped
+// holds malloc's lock).
+WorkBuf* get_empty_buf();
+void put_empty_buf(WorkBuf* b);
+void put_full_buf(WorkBuf* b);
+WorkBuf* get_full_buf();
+bool have_full_bufs();
+
+// Greys the object containing addr if it is an allocated, unmarked cell: sets its mark
+// bit and returns its cell (0 if nothing to do: not in the heap, free, already marked, or
+// an object without Members, which is marked black at once). *bytes gets the cell size
+// of a newly marked object.
+std::uintptr_t shade(std::uintptr_t addr, std::size_t* bytes);
+
+// ---- Mutator state (mutator.cpp) ----------------------------------------------------
+
+struct MCache;
+
+// Per-thread state for every thread that uses the heap (goroutine threads and plain
+// threads). The collector finds them in a registry.
+struct MutatorState {
+  // Nonzero while the thread runs a busy section (below).
+  std::atomic<std::uint32_t> busy{0};
+  // Guards grey and root_log: the owner appends, the collector takes them.
+  runtime::Lock lock;
+  WorkBuf* grey GORT_GUARDED_BY(lock) = nullptr;
+  std::vector<const void*> root_log GORT_GUARDED_BY(lock);
+  std::atomic<std::int64_t> marked_bytes{0};  // bytes this thread's barriers marked
+  // Bytes allocated during marking not yet paid for by assist work (owner only).
+  std::int64_t assist_debt = 0;
+  MCache* cache = nullptr;       // for allocation without a P (owner; flushed by the collector)
+  MutatorState* next = nullptr;  // registry link (guarded by the registry lock)
+  MutatorState* prev = nullptr;
+};
+
+// The calling thread's state (registered on first use, unregistered at thread exit).
+MutatorState* mutator() noexcept;
+
+// A busy section: the thread's gc operations that depend on the phase run inside one, and
+// the collector's handshake waits until every section that could have seen an older phase
+// has ended. Entry is a relaxed store and a compiler fence, the light side of an
+// asymmetric fence whose heavy side is the handshake's os::process_barrier() (as sysmon's
+// preemption handshake, sched.hpp); without membarrier (or under TSan) both sides are
+// seq_cst. Sections do not nest and never block.
+void enter_busy(MutatorState* ms) noexcept;
+inline void exit_busy(MutatorState* ms) noexcept {
+  // Release: the collector reads 0 with acquire, so the section's writes (a store behind
+  // the barrier, a grey push) happen before what it does next.
+  ms->busy.store(0, std::memory_order_release);
+}
+inline std::uint32_t current_phase() noexcept {
+  return g_phase.load(std::memory_order_seq_cst);
+}
+
+class Busy {
+ public:
+  explicit Busy(MutatorState* ms) noexcept : ms_(ms) { enter_busy(ms_); }
+  ~Busy() { exit_busy(ms_); }
+  Busy(const Busy&) = delete;
+  Busy& operator=(const Busy&) = delete;
+
+ private:
+  MutatorState* ms_;
+};
+
+// The collector's side: returns once every busy section that started before the call has
+// ended. Context: the collector thread.
+void handshake();
+// Calls f on every registered mutator state, under the registry lock.
+void for_each_mutator(const std::function<void(MutatorState&)>& f);
+// Greys from a barrier: obj's cell is pushed to the thread's buffer. Inside a busy section.
+void barrier_shade(MutatorState* ms, const void* obj) noexcept;
+
+// ---- Caches and allocation (alloc.cpp) ----------------------------------------------
+
+// A cache of one swept span per size class (Go's mcache), used without a lock by its
+// owner: the P's M (per-P caches) or the thread (thread caches). The collector revokes
+// all caches at the end of each mark phase: it bumps g_cache_epoch, handshakes, then
+// flushes each cache under its lock; an owner that sees an old epoch flushes its own.
+struct MCache {
+  runtime::Lock lock;  // taken by the owner's slow path and by the collector's flush
+  std::atomic<std::uint32_t> epoch{0};
+  Span* spans[kMaxClasses] = {};
+  std::int64_t black_bytes = 0;  // allocated black during marking (read after a flush)
+  // Objects and bytes allocated from this cache, ever (owner writes, stats() reads).
+  std::atomic<std::uint64_t> mallocs{0}, alloc_bytes{0};
+  MCache* next_all = nullptr;  // registry of all caches
+};
+extern std::atomic<std::uint32_t> g_cache_epoch;
+// Returns every cache's spans to the central lists. Context: collector, after a handshake
+// that followed a g_cache_epoch bump. Returns the black bytes they allocated.
+std::int64_t flush_all_caches();
+// Sums of every cache's counters (stats()).
+void cache_totals(std::uint64_t* mallocs, std::uint64_t* bytes);
+// A P's cache (created on first use) and its release when the P is destroyed.
+MCache* p_cache(runtime::P* p);
+void release_p_cache(runtime::P* p);
+MCache* new_cache();
+void flush_cache(MCache* c) GORT_REQUIRES(c->lock);
+
+// Sweeps spans of `sc` (for the allocator) until one with a free cell is found; returns it
+// swept and out of the lists, or null. Skips spans only the background sweeper may sweep.
+Span* take_swept_span(int sc);
+// Puts a span that left a cache back into its central list.
+void return_span(Span* s);
+
+// ---- Sweeping (sweep.cpp) -----------------------------------------------------------
+
+// Sweeps s (claimed: sweepgen == heap - 1). Returns false if the span was freed.
+// with_user_code: destructors and finalizer resurrection allowed (background sweeper).
+bool sweep_span(Span* s, bool with_user_code);
+// Sweeps one span needing it from any list; false when none is left. Context: the
+// background sweeper (user code allowed).
+bool sweep_one();
+// Sweeps until no span of the previous generation is left.
+void finish_sweep();
+
+// ---- Roots (roots.cpp) --------------------------------------------------------------
+
+class Marker;
+// Greys every object with a Ptr count (dropping uncounted ones from the root set), and
+// the referents of objects with finalizers. Context: collector, while marking.
+void mark_counted_roots(Marker& mk);
+void mark_finalizer_referents(Marker& mk);
+// Drops root-set entries whose objects were not marked (they are about to be freed).
+// Context: collector, after marking, before the sweep generation changes.
+void prune_roots();
+// Sweep found obj (with kHasFinalizer) unreachable: queues its finalizer, which keeps it
+// alive until the finalizer has run. Returns true if it did (the object stays allocated).
+bool queue_finalizer(std::uintptr_t cell);
+const TypeInfo* type_info(std::uint32_t id);
+// Moves a root log into the global root set (a thread exits). Empties log.
+void adopt_roots(std::vector<const void*>& log);
+
+// ---- Marking (mark.cpp) -------------------------------------------------------------
+
+// The collector's marker: a Visitor that greys into its own buffers.
+class Marker final : public Visitor {
+ public:
+  Marker();
+  ~Marker();
+  Marker(const Marker&) = delete;
+  Marker& operator=(const Marker&) = delete;
+  void mark(const void* obj) override { grey_addr(reinterpret_cast<std::uintptr_t>(obj)); }
+  void grey_addr(std::uintptr_t addr);
+  void grey_cell(std::uintptr_t cell);  // an already marked cell to scan
+  // Scans grey objects until none is left or budget bytes were scanned; returns bytes.
+  std::int64_t drain(std::int64_t budget);
+  // Scans [lo, hi) conservatively.
+  void scan_range(std::uintptr_t lo, std::uintptr_t hi);
+  void flush();  // publishes the local buffer
+  std::int64_t marked_bytes = 0;
+  std::int64_t scanned_bytes = 0;
+
+ private:
+  void scan_object(std::uintptr_t cell);
+  WorkBuf* buf_ = nullptr;
+};
+
+// Scans the stacks of every goroutine of the attached runtime not yet scanned in this
+// cycle. Returns true when all are scanned. Context: collector.
+bool scan_goroutine_stacks(Marker& marker, std::int64_t* stack_bytes);
+// Takes every mutator's grey buffer into the full list; returns true if any held work.
+bool collect_mutator_greys();
+void install_stop_signal();
+
+// ---- Collector (collector.cpp) ------------------------------------------------------
+
+// Stack bytes scanned in the current cycle (the pacer counts them, as Go 1.18 does).
+extern std::atomic<std::int64_t> g_stack_bytes;
+
+// The allocator calls this when it grew the heap: starts a cycle if the trigger is passed.
+void maybe_trigger(std::int64_t live_bytes);
+// An allocating goroutine in debt does mark work (mark assists). Outside busy sections.
+void assist(MutatorState* ms);
+// A running goroutine was stopped for ns while the collector scanned its stack.
+void note_stack_stop(std::int64_t ns);
+
+}  // namespace gort::gc::detail

@@ -1,0 +1,368 @@
+// Marking: greying, work buffers, draining, and scanning goroutine stacks (Go's mgcmark.go
+// and mgcwork.go).
+//
+// Tri-color. White: mark bit clear. Grey: mark bit set, object in a work buffer (its
+// Members not yet visited). Black: mark bit set and scanned. Objects whose type has no
+// trace() are black as soon as they are marked. The invariant kept during marking is the
+// weak tri-color one (no black object points to a white object that no grey object
+// reaches); the write barrier (roots.cpp, store_member) shades both the overwritten and
+// the new pointer, as Go's hybrid barrier (proposal 17503) does.
+//
+// Work buffers. Each marker (the collector, an assisting goroutine) fills a private
+// buffer and trades full ones through a global list; write barriers fill their thread's
+// buffer (mutator.cpp). Buffers live in memory mapped for them, never in malloc: the
+// collector greys objects while a goroutine it stopped may hold malloc's lock.
+//
+// Goroutine stacks are scanned conservatively, each once per cycle: every aligned word in
+// [sp, hi) that points into an allocated cell greys it. A stopped goroutine (runnable or
+// waiting) is scanned without stopping anything: gc_hooks.hpp's generation word tells the
+// collector afterwards whether the goroutine ran meanwhile (then the scan is retried, or
+// the goroutine scanned itself when it resumed: self_scan). A running goroutine is stopped
+// by a signal to its thread (below).
+//
+// Running goroutines. The collector sets M::gc_stop_target and sends os::stop_signal() to
+// the M's thread. The handler runs on the goroutine's stack (no alternate stack), so the
+// kernel's signal frame (all registers) lies inside [handler sp, hi). If the thread still
+// runs that goroutine and is not inside a busy section, the handler publishes its sp and
+// waits on a futex while the collector scans, then returns. Otherwise it answers "retry"
+// (the goroutine switched away, or is inside the allocator or a barrier). Under TSan,
+// signals are delivered at the next intercepted call, so a goroutine in a pure compute
+// loop is not scanned until it calls something; the collector keeps retrying.
+#include <cstring>
+#include <vector>
+
+#include "base/fatal.hpp"
+#include "base/keep_errno.hpp"
+#include "gc/internal.hpp"
+#include "os/os.hpp"
+#include "runtime/gc_hooks.hpp"
+#include "runtime/sched.hpp"
+
+namespace gort::runtime::gc_hooks {
+std::atomic<std::uint32_t> g_scan_cycle{0};
+}  // namespace gort::runtime::gc_hooks
+
+namespace gort::gc::detail {
+
+MutatorState* mutator_if_registered() noexcept;  // mutator.cpp
+
+namespace {
+
+// ---- Work buffer pool ---------------------------------------------------------------
+
+runtime::Lock g_pool_lock;
+WorkBuf* g_empty GORT_GUARDED_BY(g_pool_lock) = nullptr;
+WorkBuf* g_full GORT_GUARDED_BY(g_pool_lock) = nullptr;
+std::atomic<std::int64_t> g_nfull{0};
+
+void grow_pool() GORT_REQUIRES(g_pool_lock) {
+  constexpr std::size_t kChunk = 1 << 20;
+  void* mem = os::reserve_lazy(kChunk);
+  if (mem == nullptr) base::fatal("gc: out of memory for mark work buffers");
+  auto* bufs = static_cast<WorkBuf*>(mem);
+  for (std::size_t i = 0; i < kChunk / sizeof(WorkBuf); ++i) {
+    WorkBuf* b = ::new (&bufs[i]) WorkBuf();
+    b->next = g_empty;
+    g_empty = b;
+  }
+}
+
+// ---- The attached runtime -----------------------------------------------------------
+
+runtime::Lock g_sched_lock;
+runtime::Sched* g_sched GORT_GUARDED_BY(g_sched_lock) = nullptr;
+
+enum StopState : std::uint32_t { kStopIdle, kStopRequested, kStopped, kStopRetry, kStopResume };
+
+// Scans [lo, hi): words of another goroutine's stack, read while it may run (a racy read
+// the generation check makes harmless) and including ASan redzones, hence unsanitized.
+__attribute__((no_sanitize("address", "thread"))) void scan_words(
+    std::uintptr_t lo, std::uintptr_t hi, const std::function<void(std::uintptr_t)>& f) {
+  const PageHeap& pages = heap().pages;
+  lo = (lo + 7) & ~std::uintptr_t{7};
+  for (std::uintptr_t p = lo; p + 8 <= hi; p += 8) {
+    const std::uintptr_t w = *reinterpret_cast<const std::uintptr_t*>(p);
+    if (pages.in_arena(w)) f(w);
+  }
+}
+
+void on_stop_signal(int, void*, void*) {
+  base::KeepErrno keep;
+  runtime::M* m = runtime::current_m();
+  if (m == nullptr) return;
+  runtime::G* target = m->gc_stop_target.exchange(nullptr, std::memory_order_acq_rel);
+  if (target == nullptr) return;
+  const auto sp = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+  MutatorState* ms = mutator_if_registered();
+  const bool stoppable = m->curg == target && sp > target->stack.lo && sp < target->stack.hi &&
+                         (ms == nullptr || ms->busy.load(std::memory_order_relaxed) == 0);
+  if (!stoppable) {
+    m->gc_stop_state.store(kStopRetry, std::memory_order_release);
+    os::futex_wake(&m->gc_stop_state, 1);
+    return;
+  }
+  m->gc_stop_sp = sp;
+  m->gc_stop_state.store(kStopped, std::memory_order_release);
+  os::futex_wake(&m->gc_stop_state, 1);
+  while (m->gc_stop_state.load(std::memory_order_acquire) == kStopped)
+    os::futex_wait(&m->gc_stop_state, kStopped);
+}
+
+void set_scanned(runtime::G* gp, std::uint32_t cycle) {
+  const std::uint64_t w = gp->gc_word.load(std::memory_order_relaxed);
+  gp->gc_word.store((w & 0xFFFF'FFFFull) | (std::uint64_t{cycle} << runtime::gc_hooks::kCycleShift),
+                    std::memory_order_release);
+}
+
+// Stops the running gp on its M, scans its stack, resumes it. False: try again later.
+bool scan_running(Marker& mk, runtime::G* gp, std::uint32_t cycle, std::int64_t* bytes) {
+  runtime::M* m = gp->m;
+  if (m == nullptr || m->tid.load(std::memory_order_relaxed) == 0) return false;
+  m->gc_stop_state.store(kStopRequested, std::memory_order_relaxed);
+  m->gc_stop_target.store(gp, std::memory_order_release);
+  if (!os::signal_thread(m->tid.load(std::memory_order_relaxed))) {
+    m->gc_stop_target.store(nullptr, std::memory_order_relaxed);
+    return false;
+  }
+  const std::int64_t deadline = os::nanotime() + 20'000'000;
+  std::uint32_t st;
+  while ((st = m->gc_stop_state.load(std::memory_order_acquire)) == kStopRequested) {
+    const std::int64_t left = deadline - os::nanotime();
+    if (left <= 0) {
+      // The handler has not run (TSan defers signals): withdraw the request unless the
+      // handler took it just now, in which case wait for its answer.
+      if (m->gc_stop_target.exchange(nullptr, std::memory_order_acq_rel) == gp) return false;
+      while ((st = m->gc_stop_state.load(std::memory_order_acquire)) == kStopRequested)
+        os::futex_wait(&m->gc_stop_state, kStopRequested, 1'000'000);
+      break;
+    }
+    os::futex_wait(&m->gc_stop_state, kStopRequested, left);
+  }
+  if (st != kStopped) return false;
+  const std::int64_t stopped_at = os::nanotime();
+  mk.scan_range(m->gc_stop_sp, gp->stack.hi);
+  *bytes += static_cast<std::int64_t>(gp->stack.hi - m->gc_stop_sp);
+  set_scanned(gp, cycle);
+  m->gc_stop_state.store(kStopResume, std::memory_order_release);
+  os::futex_wake(&m->gc_stop_state, 1);
+  note_stack_stop(os::nanotime() - stopped_at);
+  return true;
+}
+
+// Scans a goroutine that is not running; false if it ran meanwhile (retry).
+bool scan_stopped(Marker& mk, runtime::G* gp, std::uint64_t w, std::uint32_t cycle,
+                  std::int64_t* bytes) {
+  const auto sp = reinterpret_cast<std::uintptr_t>(gp->sp);
+  if (sp <= gp->stack.lo || sp > gp->stack.hi) return false;  // a switch in progress
+  mk.scan_range(sp, gp->stack.hi);
+  *bytes += static_cast<std::int64_t>(gp->stack.hi - sp);
+  const std::uint64_t scanned =
+      (w & 0xFFFF'FFFFull) | (std::uint64_t{cycle} << runtime::gc_hooks::kCycleShift);
+  // acq_rel: the stack reads above are done before the CAS validates them.
+  return gp->gc_word.compare_exchange_strong(w, scanned, std::memory_order_acq_rel);
+}
+
+}  // namespace
+
+WorkBuf* get_empty_buf() {
+  runtime::LockGuard l(g_pool_lock);
+  if (g_empty == nullptr) grow_pool();
+  WorkBuf* b = g_empty;
+  g_empty = b->next;
+  b->next = nullptr;
+  b->n = 0;
+  return b;
+}
+
+void put_empty_buf(WorkBuf* b) {
+  runtime::LockGuard l(g_pool_lock);
+  b->next = g_empty;
+  g_empty = b;
+}
+
+void put_full_buf(WorkBuf* b) {
+  runtime::LockGuard l(g_pool_lock);
+  b->next = g_full;
+  g_full = b;
+  g_nfull.fetch_add(1, std::memory_order_relaxed);
+}
+
+WorkBuf* get_full_buf() {
+  if (g_nfull.load(std::memory_order_relaxed) == 0) return nullptr;
+  runtime::LockGuard l(g_pool_lock);
+  WorkBuf* b = g_full;
+  if (b == nullptr) return nullptr;
+  g_full = b->next;
+  b->next = nullptr;
+  g_nfull.fetch_sub(1, std::memory_order_relaxed);
+  return b;
+}
+
+bool have_full_bufs() {
+  return g_nfull.load(std::memory_order_relaxed) != 0;
+}
+
+std::uintptr_t shade(std::uintptr_t addr, std::size_t* bytes) {
+  Span* s = heap().pages.span_of(addr);
+  if (s == nullptr) return 0;
+  const std::uint32_t i = s->index_of(addr);
+  if (i >= s->cells) return 0;
+  // Acquire: pairs with publish()'s release, so the header read below is valid.
+  if (!((s->alloc_bits[i / 64].load(std::memory_order_acquire) >> (i % 64)) & 1)) return 0;
+  if (!s->try_mark(i)) return 0;
+  *bytes = s->cell;
+  const std::uintptr_t cell = s->cell_addr(i);
+  const TypeInfo* t = type_info(header_of_cell(cell)->type.load(std::memory_order_relaxed));
+  return t != nullptr && t->trace != nullptr ? cell : 0;
+}
+
+// ---- Marker -------------------------------------------------------------------------
+
+Marker::Marker() = default;
+
+Marker::~Marker() {
+  flush();
+}
+
+void Marker::flush() {
+  if (buf_ == nullptr) return;
+  if (buf_->empty()) {
+    put_empty_buf(buf_);
+  } else {
+    put_full_buf(buf_);
+  }
+  buf_ = nullptr;
+}
+
+void Marker::grey_cell(std::uintptr_t cell) {
+  if (buf_ == nullptr) buf_ = get_empty_buf();
+  if (buf_->full()) {
+    put_full_buf(buf_);
+    buf_ = get_empty_buf();
+  }
+  buf_->cells[buf_->n++] = cell;
+}
+
+void Marker::grey_addr(std::uintptr_t addr) {
+  std::size_t bytes = 0;
+  const std::uintptr_t cell = shade(addr, &bytes);
+  marked_bytes += static_cast<std::int64_t>(bytes);
+  if (cell != 0) grey_cell(cell);
+}
+
+void Marker::scan_object(std::uintptr_t cell) {
+  const TypeInfo* t = type_info(header_of_cell(cell)->type.load(std::memory_order_relaxed));
+  if (t == nullptr || t->trace == nullptr) return;
+  t->trace(object_of_cell(cell), *this);
+  const Span* s = heap().pages.span_of(cell);
+  scanned_bytes += s != nullptr ? s->cell : 0;
+}
+
+std::int64_t Marker::drain(std::int64_t budget) {
+  const std::int64_t start = scanned_bytes;
+  while (scanned_bytes - start < budget) {
+    if (buf_ == nullptr || buf_->empty()) {
+      WorkBuf* full = get_full_buf();
+      if (full == nullptr) break;
+      if (buf_ != nullptr) put_empty_buf(buf_);
+      buf_ = full;
+    }
+    scan_object(buf_->cells[--buf_->n]);
+  }
+  return scanned_bytes - start;
+}
+
+void Marker::scan_range(std::uintptr_t lo, std::uintptr_t hi) {
+  scan_words(lo, hi, [this](std::uintptr_t w) { grey_addr(w); });
+}
+
+bool scan_goroutine_stacks(Marker& mk, std::int64_t* stack_bytes) {
+  runtime::LockGuard l(g_sched_lock);
+  runtime::Sched* s = g_sched;
+  if (s == nullptr) return true;
+  std::vector<runtime::G*> gs;
+  {
+    runtime::LockGuard al(s->allg_lock);
+    gs = s->allg;
+  }
+  const std::uint32_t cycle = g_cycle.load(std::memory_order_relaxed);
+  bool all = true;
+  for (runtime::G* gp : gs) {
+    const runtime::GStatus st = gp->status.load(std::memory_order_acquire);
+    if (st == runtime::GStatus::kIdle || st == runtime::GStatus::kDead) continue;
+    const std::uint64_t w = gp->gc_word.load(std::memory_order_acquire);
+    if ((w >> runtime::gc_hooks::kCycleShift) == cycle) continue;
+    const bool done = (w & runtime::gc_hooks::kRunning) != 0
+                          ? scan_running(mk, gp, cycle, stack_bytes)
+                          : scan_stopped(mk, gp, w, cycle, stack_bytes);
+    all = all && done;
+  }
+  return all;
+}
+
+bool collect_mutator_greys() {
+  bool any = false;
+  for_each_mutator([&any](MutatorState& ms) {
+    runtime::LockGuard l(ms.lock);
+    if (ms.grey != nullptr && !ms.grey->empty()) {
+      put_full_buf(ms.grey);
+      ms.grey = nullptr;
+      any = true;
+    }
+  });
+  return any;
+}
+
+void install_stop_signal() {
+  os::install_stop_handler(on_stop_signal);
+}
+
+}  // namespace gort::gc::detail
+
+namespace gort::runtime::gc_hooks {
+
+void self_scan(G* gp) noexcept {
+  using namespace gort::gc::detail;
+  MutatorState* ms = mutator();
+  Busy busy(ms);
+  if (current_phase() != kMark) return;
+  const std::uint32_t cycle = g_cycle.load(std::memory_order_relaxed);
+  if ((gp->gc_word.load(std::memory_order_relaxed) >> kCycleShift) == cycle) return;
+  const auto sp = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+  {
+    LockGuard l(ms->lock);
+    std::int64_t marked = 0;
+    scan_words(sp, gp->stack.hi, [&](std::uintptr_t w) {
+      std::size_t bytes = 0;
+      const std::uintptr_t cell = shade(w, &bytes);
+      marked += static_cast<std::int64_t>(bytes);
+      if (cell == 0) return;
+      if (ms->grey == nullptr) ms->grey = get_empty_buf();
+      if (ms->grey->full()) {
+        put_full_buf(ms->grey);
+        ms->grey = get_empty_buf();
+      }
+      ms->grey->cells[ms->grey->n++] = cell;
+    });
+    ms->marked_bytes.fetch_add(marked, std::memory_order_relaxed);
+  }
+  gc::detail::g_stack_bytes.fetch_add(static_cast<std::int64_t>(gp->stack.hi - sp),
+                                      std::memory_order_relaxed);
+  set_scanned(gp, cycle);
+}
+
+void attach(Sched* s) {
+  gc::detail::install_stop_signal();
+  LockGuard l(gc::detail::g_sched_lock);
+  gc::detail::g_sched = s;
+}
+
+void detach(Sched* s) {
+  {
+    LockGuard l(gc::detail::g_sched_lock);
+    if (gc::detail::g_sched == s) gc::detail::g_sched = nullptr;
+  }
+  for (P* p : s->allp) gc::detail::release_p_cache(p);
+}
+
+}  // namespace gort::runtime::gc_hooks

@@ -1,0 +1,192 @@
+// Mutator state and the handshake: how the collector changes phase without stopping the
+// world.
+//
+// Go enables its write barrier in a stop-the-world pause: no goroutine can be halfway
+// through a pointer write that read "barrier off" when marking starts. gort replaces the
+// pause with a handshake. Every gc operation whose correctness depends on the phase (a
+// Member store, a Ptr count change, an allocation, a grey push) runs in a busy section of
+// its thread:
+//
+//   mutator:   busy = 1; compiler fence; phase = load(g_phase); ...; busy = 0 (release)
+//   collector: store(g_phase, new); process_barrier(); for each thread: wait busy == 0
+//
+// process_barrier() (membarrier) makes every running thread execute a full fence, so for
+// each mutator either its busy = 1 is visible to the collector's wait, or its load of the
+// phase comes after the barrier and sees the new phase: when the handshake returns, every
+// section still running (or started later) uses the new phase. Mutators pay a plain store
+// and a compiler fence per section. Without membarrier (old kernels, some emulators) and
+// under TSan (which does not model it) the mutator's store is a seq_cst exchange instead,
+// which makes the pair a plain Dekker handshake.
+//
+// Sections never block and never nest: a section that waited for the collector could
+// deadlock the handshake. The collector stops goroutines only outside sections
+// (mark.cpp's stop signal defers when it lands in one).
+//
+// The registry is an intrusive list under one lock; a thread's state is created at its
+// first gc operation and unlinked at thread exit, after its grey buffer, root log and
+// cache were handed to the collector.
+#include <sched.h>
+
+#include "base/fatal.hpp"
+#include "gc/internal.hpp"
+#include "os/os.hpp"
+#include "runtime/fiber_sanitizer.hpp"
+
+#if defined(__clang__)
+#define GORT_GC_OPAQUE_TLS __attribute__((noinline))
+#else
+#define GORT_GC_OPAQUE_TLS __attribute__((noinline, noclone))
+#endif
+
+namespace gort::gc::detail {
+
+std::atomic<std::uint32_t> g_phase{kOff};
+std::atomic<std::uint32_t> g_cycle{0};
+
+namespace {
+
+runtime::Lock g_registry_lock;
+MutatorState* g_registry GORT_GUARDED_BY(g_registry_lock) = nullptr;
+// Whether mutators use the light entry (membarrier available). Decided once.
+std::atomic<int> g_fenced{-1};
+
+bool fenced_mutators() {
+#if GORT_TSAN
+  return false;
+#else
+  int f = g_fenced.load(std::memory_order_relaxed);
+  if (f < 0) {
+    f = os::process_barrier_init() ? 1 : 0;
+    g_fenced.store(f, std::memory_order_relaxed);
+  }
+  return f == 1;
+#endif
+}
+
+void register_state(MutatorState* ms) {
+  runtime::LockGuard l(g_registry_lock);
+  ms->next = g_registry;
+  if (g_registry != nullptr) g_registry->prev = ms;
+  g_registry = ms;
+}
+
+// Hands what the thread still holds to the collector and unlinks it.
+void unregister_state(MutatorState* ms) {
+  {
+    runtime::LockGuard l(ms->lock);
+    if (ms->grey != nullptr) {
+      if (ms->grey->empty()) {
+        put_empty_buf(ms->grey);
+      } else {
+        put_full_buf(ms->grey);
+      }
+      ms->grey = nullptr;
+    }
+  }
+  if (ms->cache != nullptr) {
+    runtime::LockGuard l(ms->cache->lock);
+    flush_cache(ms->cache);
+  }
+  {
+    runtime::LockGuard l(ms->lock);
+    adopt_roots(ms->root_log);  // the counted objects stay roots after the thread is gone
+  }
+  runtime::LockGuard l(g_registry_lock);
+  if (ms->prev != nullptr) {
+    ms->prev->next = ms->next;
+  } else {
+    g_registry = ms->next;
+  }
+  if (ms->next != nullptr) ms->next->prev = ms->prev;
+}
+
+thread_local MutatorState* t_state = nullptr;
+thread_local bool t_exited = false;
+
+struct ThreadHolder {
+  MutatorState* ms = nullptr;
+  ~ThreadHolder() {
+    if (ms != nullptr) {
+      unregister_state(ms);
+      delete ms;  // its cache stays in the cache registry, empty, for reuse
+    }
+    t_state = nullptr;
+    t_exited = true;
+  }
+};
+thread_local ThreadHolder t_holder;
+
+MutatorState* create_state() {
+  auto* ms = new MutatorState();
+  ms->cache = new_cache();
+  register_state(ms);
+  // A thread that uses the heap from a thread_local destructor that runs after ours keeps
+  // its state registered for good (a few hundred bytes per such thread).
+  if (!t_exited) t_holder.ms = ms;
+  return ms;
+}
+
+}  // namespace
+
+GORT_GC_OPAQUE_TLS MutatorState* mutator() noexcept {
+  asm volatile("" ::: "memory");
+  MutatorState* ms = t_state;
+  if (ms == nullptr) [[unlikely]] {
+    ms = create_state();
+    t_state = ms;
+  }
+  return ms;
+}
+
+// For the stop signal's handler: never creates a state.
+MutatorState* mutator_if_registered() noexcept {
+  return t_state;
+}
+
+void enter_busy(MutatorState* ms) noexcept {
+  if (fenced_mutators()) [[likely]] {
+    ms->busy.store(1, std::memory_order_relaxed);
+    std::atomic_signal_fence(std::memory_order_seq_cst);  // pairs with process_barrier
+  } else {
+    ms->busy.exchange(1, std::memory_order_seq_cst);
+  }
+}
+
+void handshake() {
+  if (fenced_mutators() && !os::process_barrier())
+    base::fatal("gc: membarrier failed after it was registered");
+  runtime::LockGuard l(g_registry_lock);
+  for (MutatorState* ms = g_registry; ms != nullptr; ms = ms->next) {
+    int spins = 0;
+    // Acquire: pairs with exit_busy's release.
+    while (ms->busy.load(std::memory_order_seq_cst) != 0) {
+      if (++spins < 100) {
+        runtime::LockWord::cpu_relax();
+      } else {
+        sched_yield();  // the section's thread may be descheduled
+      }
+    }
+  }
+}
+
+void for_each_mutator(const std::function<void(MutatorState&)>& f) {
+  runtime::LockGuard l(g_registry_lock);
+  for (MutatorState* ms = g_registry; ms != nullptr; ms = ms->next) f(*ms);
+}
+
+void barrier_shade(MutatorState* ms, const void* obj) noexcept {
+  std::size_t bytes = 0;
+  const std::uintptr_t cell = shade(reinterpret_cast<std::uintptr_t>(obj), &bytes);
+  if (bytes != 0)
+    ms->marked_bytes.fetch_add(static_cast<std::int64_t>(bytes), std::memory_order_relaxed);
+  if (cell == 0) return;
+  runtime::LockGuard l(ms->lock);
+  if (ms->grey == nullptr) ms->grey = get_empty_buf();
+  if (ms->grey->full()) {
+    put_full_buf(ms->grey);
+    ms->grey = get_empty_buf();
+  }
+  ms->grey->cells[ms->grey->n++] = cell;
+}
+
+}  // namespace gort::gc::detail

@@ -1,0 +1,259 @@
+// Roots and barriers: Ptr counts, Member stores, finalizers.
+//
+// Ptr. A Ptr on the stack of the goroutine that made it is found by scanning that stack,
+// so it costs nothing but the check of where it lives. Anywhere else (a vector, a global,
+// a malloc'd object, another goroutine's stack, a plain thread's stack) it holds a count
+// in the object's header. Counted objects are roots. To find them without walking the
+// heap, an object whose count leaves zero is appended once to its thread's root log
+// (kInRootLog says it is listed); the collector merges the logs into the root set while
+// it marks, greying every listed object with a count and dropping the others. Dropping
+// races with a new count: the collector clears kInRootLog, then re-reads the count; the
+// mutator raises the count, then sets kInRootLog and logs the object if the bit was clear.
+// Either the collector sees the count or the mutator re-logs (Dekker, both seq_cst).
+//
+// The barriers. While the collector marks, a Member store shades the pointer it
+// overwrites (Yuasa's deletion barrier: what was reachable when marking began stays
+// marked) and the pointer it stores (Dijkstra's insertion barrier: a goroutine whose stack
+// is not yet scanned may store a pointer only its stack holds); this is Go's hybrid
+// barrier, which lets each stack be scanned once, without a final rescan. Count changes
+// shade their object for the same reasons (a count is a root edge created or deleted),
+// and so does a Ptr written into another goroutine's stack. Allocation is black.
+//
+// Finalizers (Go's runtime.SetFinalizer). The table maps objects to functions. While
+// marking, the collector marks what each such object references but not the object
+// itself; if the sweep finds the object unmarked, it queues the finalizer with a count on
+// the object (so it and its referents stay alive until the finalizer has run) and removes
+// it from the table; the finalizer thread runs it and drops the count.
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "base/fatal.hpp"
+#include "gc/internal.hpp"
+#include "gort/runtime.hpp"
+#include "runtime/sched.hpp"
+
+namespace gort::gc::detail {
+
+namespace {
+
+runtime::Lock g_roots_lock;
+std::vector<const void*> g_root_set GORT_GUARDED_BY(g_roots_lock);
+
+struct Finalizer {
+  void* obj;
+  std::function<void(void*)> fn;
+};
+std::mutex g_fin_mu;
+std::unordered_map<std::uintptr_t, Finalizer> g_finalizers;  // by cell; guarded by g_fin_mu
+std::deque<Finalizer> g_fin_queue;                           // guarded by g_fin_mu
+std::condition_variable g_fin_cv;
+bool g_fin_thread_started = false;  // guarded by g_fin_mu
+
+// The cell holding obj (obj may point inside it: a Ptr<Base> to a Derived).
+std::uintptr_t cell_of(const void* obj) {
+  const auto a = reinterpret_cast<std::uintptr_t>(obj);
+  Span* s = heap().pages.span_of(a);
+  if (s == nullptr) base::fatal("gc: a Ptr to memory outside the collected heap");
+  return s->cell_addr(s->index_of(a));
+}
+
+bool on_own_stack(const void* where) {
+  runtime::M* m = runtime::current_m();
+  if (m == nullptr || m->curg == nullptr) return false;
+  const auto a = reinterpret_cast<std::uintptr_t>(where);
+  return a >= m->curg->stack.lo && a < m->curg->stack.hi;
+}
+
+void log_root(MutatorState* ms, std::uintptr_t cell) {
+  runtime::LockGuard l(ms->lock);
+  ms->root_log.push_back(reinterpret_cast<const void*>(cell));
+}
+
+[[noreturn]] void finalizer_thread_main() {
+  for (;;) {
+    Finalizer f;
+    {
+      std::unique_lock l(g_fin_mu);
+      g_fin_cv.wait(l, [] { return !g_fin_queue.empty(); });
+      f = std::move(g_fin_queue.front());
+      g_fin_queue.pop_front();
+    }
+    try {
+      f.fn(f.obj);
+    } catch (const std::exception& e) {
+      base::raw_write("panic in a finalizer: ");
+      base::raw_write(e.what());
+      base::raw_write("\n");
+      base::fatal("gc: a finalizer threw");
+    } catch (...) {
+      base::fatal("gc: a finalizer threw");
+    }
+    f.fn = nullptr;
+    unhold(f.obj);
+  }
+}
+
+}  // namespace
+
+bool hold(const void* where, const void* obj) noexcept {
+  if (on_own_stack(where)) return false;
+  retain(obj);
+  return true;
+}
+
+void retain(const void* obj) noexcept {
+  const std::uintptr_t cell = cell_of(obj);
+  Header* h = header_of_cell(cell);
+  MutatorState* ms = mutator();
+  Busy busy(ms);
+  const std::uint32_t old = h->state.fetch_add(1, std::memory_order_seq_cst);
+  if ((old & kCountMask) == kCountMask) base::fatal("gc: too many Ptrs to one object (2^28)");
+  if ((old & kInRootLog) == 0 &&
+      (h->state.fetch_or(kInRootLog, std::memory_order_seq_cst) & kInRootLog) == 0)
+    log_root(ms, cell);
+  if (current_phase() == kMark) barrier_shade(ms, obj);
+}
+
+void unhold(const void* obj) noexcept {
+  Header* h = header_of_cell(cell_of(obj));
+  MutatorState* ms = mutator();
+  Busy busy(ms);
+  h->state.fetch_sub(1, std::memory_order_relaxed);
+  if (current_phase() == kMark) barrier_shade(ms, obj);
+}
+
+void note_stack_store(const void* where, const void* obj) noexcept {
+  if (on_own_stack(where)) return;
+  MutatorState* ms = mutator();
+  Busy busy(ms);
+  if (current_phase() == kMark) barrier_shade(ms, obj);
+}
+
+void store_member(std::atomic<const void*>* slot, const void* obj) noexcept {
+  MutatorState* ms = mutator();
+  enter_busy(ms);
+  if (current_phase() == kMark) [[unlikely]] {
+    if (const void* old = slot->load(std::memory_order_relaxed)) barrier_shade(ms, old);
+    if (obj != nullptr) barrier_shade(ms, obj);
+  }
+  slot->store(obj, std::memory_order_relaxed);
+  exit_busy(ms);
+}
+
+void adopt_roots(std::vector<const void*>& log) {
+  runtime::LockGuard l(g_roots_lock);
+  g_root_set.insert(g_root_set.end(), log.begin(), log.end());
+  log.clear();
+}
+
+void mark_counted_roots(Marker& mk) {
+  std::vector<const void*> listed;
+  {
+    runtime::LockGuard l(g_roots_lock);
+    listed.swap(g_root_set);
+  }
+  for_each_mutator([&listed](MutatorState& ms) {
+    runtime::LockGuard l(ms.lock);
+    listed.insert(listed.end(), ms.root_log.begin(), ms.root_log.end());
+    ms.root_log.clear();
+  });
+  std::vector<const void*> keep;
+  keep.reserve(listed.size());
+  for (const void* p : listed) {
+    const auto cell = reinterpret_cast<std::uintptr_t>(p);
+    Header* h = header_of_cell(cell);
+    if ((h->state.load(std::memory_order_seq_cst) & kCountMask) != 0) {
+      mk.grey_addr(cell);
+      keep.push_back(p);
+      continue;
+    }
+    h->state.fetch_and(~kInRootLog, std::memory_order_seq_cst);
+    if ((h->state.load(std::memory_order_seq_cst) & kCountMask) == 0) continue;  // dropped
+    mk.grey_addr(cell);
+    // Counted again meanwhile: keep it unless the mutator listed it anew.
+    if ((h->state.fetch_or(kInRootLog, std::memory_order_seq_cst) & kInRootLog) == 0)
+      keep.push_back(p);
+  }
+  runtime::LockGuard l(g_roots_lock);
+  g_root_set.insert(g_root_set.end(), keep.begin(), keep.end());
+}
+
+void prune_roots() {
+  auto alive = [](const void* p) {
+    const auto cell = reinterpret_cast<std::uintptr_t>(p);
+    Span* s = heap().pages.span_of(cell);
+    return s != nullptr && s->marked(s->index_of(cell));
+  };
+  auto prune = [&alive](std::vector<const void*>& v) {
+    std::erase_if(v, [&alive](const void* p) { return !alive(p); });
+  };
+  {
+    runtime::LockGuard l(g_roots_lock);
+    prune(g_root_set);
+  }
+  for_each_mutator([&prune](MutatorState& ms) {
+    runtime::LockGuard l(ms.lock);
+    prune(ms.root_log);
+  });
+}
+
+void mark_finalizer_referents(Marker& mk) {
+  std::vector<std::uintptr_t> cells;
+  {
+    std::lock_guard l(g_fin_mu);
+    cells.reserve(g_finalizers.size());
+    for (const auto& [cell, f] : g_finalizers) cells.push_back(cell);
+  }
+  for (std::uintptr_t cell : cells) {
+    const TypeInfo* t = type_info(header_of_cell(cell)->type.load(std::memory_order_relaxed));
+    if (t != nullptr && t->trace != nullptr) t->trace(object_of_cell(cell), mk);
+  }
+}
+
+bool queue_finalizer(std::uintptr_t cell) {
+  Finalizer f;
+  {
+    std::lock_guard l(g_fin_mu);
+    auto it = g_finalizers.find(cell);
+    if (it == g_finalizers.end()) return false;
+    f = std::move(it->second);
+    g_finalizers.erase(it);
+  }
+  header_of_cell(cell)->state.fetch_and(~kHasFinalizer, std::memory_order_relaxed);
+  retain(f.obj);  // alive (a root) until the finalizer has run
+  std::lock_guard l(g_fin_mu);
+  g_fin_queue.push_back(std::move(f));
+  g_fin_cv.notify_one();
+  return true;
+}
+
+void set_finalizer(const void* obj, std::function<void(void*)> fn) {
+  if (obj == nullptr) throw Panic("gc::set_finalizer: null object");
+  const std::uintptr_t cell = cell_of(obj);
+  Header* h = header_of_cell(cell);
+  {
+    std::lock_guard l(g_fin_mu);
+    if (fn == nullptr) {
+      g_finalizers.erase(cell);
+      h->state.fetch_and(~kHasFinalizer, std::memory_order_relaxed);
+      return;
+    }
+    g_finalizers[cell] = Finalizer{const_cast<void*>(obj), std::move(fn)};
+    if (!g_fin_thread_started) {
+      g_fin_thread_started = true;
+      std::thread(finalizer_thread_main).detach();
+    }
+  }
+  h->state.fetch_or(kHasFinalizer, std::memory_order_relaxed);
+  heap().pages.span_of(cell)->needs_bg_sweep.store(true, std::memory_order_relaxed);
+  // Set while marking: keep the object (and so its referents) for this cycle, since the
+  // collector may have listed the finalizers already.
+  MutatorState* ms = mutator();
+  Busy busy(ms);
+  if (current_phase() == kMark) barrier_shade(ms, obj);
+}
+
+}  // namespace gort::gc::detail

@@ -1,0 +1,148 @@
+// Sweeping (Go's mgcsweep.go): after marking, every span is swept once before the next
+// cycle marks. Sweeping a span frees its unmarked cells (running destructors, queueing
+// finalizers) and makes the mark bits the new alloc bits.
+//
+// Who sweeps. The collector's thread sweeps in the background right after marking ends;
+// an allocator that needs a span sweeps spans of its class on the way (lazy sweeping),
+// except spans holding objects with destructors or finalizers (Span::needs_bg_sweep):
+// user code never runs inside an allocation. A sweeper owns the span it claimed: it took
+// it out of an unswept central list under the list's lock and set sweepgen = heap - 1.
+//
+// Destructors run on the background sweeper's thread, in no particular order among the
+// objects of one cycle; the objects their Members point to may already be destroyed.
+#include <bit>
+#include <thread>
+
+#include "gc/internal.hpp"
+#include "gc/sanitizer.hpp"
+
+namespace gort::gc::detail {
+
+namespace {
+
+// Frees the dead cell i of s (or resurrects it for its finalizer: returns false).
+bool free_cell(Span* s, std::uint32_t i, bool with_user_code) {
+  const std::uintptr_t cell = s->cell_addr(i);
+  Header* h = header_of_cell(cell);
+  if (with_user_code) {
+    if ((h->state.load(std::memory_order_relaxed) & kHasFinalizer) != 0 && queue_finalizer(cell))
+      return false;
+    const TypeInfo* t = type_info(h->type.load(std::memory_order_relaxed));
+    if (t != nullptr && t->destroy != nullptr) t->destroy(object_of_cell(cell));
+  }
+  san::poison(reinterpret_cast<void*>(cell), s->cell);
+  return true;
+}
+
+// Claims a span of an unswept list of c (or null).
+Span* claim_unswept(Central& c, std::uint32_t sg, bool with_user_code) {
+  runtime::LockGuard l(c.lock);
+  const std::uint32_t u = unswept_index(sg);
+  for (SpanList* list : {&c.partial[u], &c.full[u]}) {
+    if (list->empty()) continue;
+    Span* s = list->pop();
+    if (!with_user_code && s->needs_bg_sweep.load(std::memory_order_relaxed)) {
+      list->push(s);  // left for the background sweeper (it pops from the head too)
+      continue;
+    }
+    s->sweepgen.store(sg - 1, std::memory_order_relaxed);
+    return s;
+  }
+  return nullptr;
+}
+
+void put_swept(Span* s) {
+  return_span(s);  // sweepgen == heap: goes to a swept list
+}
+
+}  // namespace
+
+bool sweep_span(Span* s, bool with_user_code) {
+  const std::uint32_t sg = heap().pages.sweepgen();
+  std::int64_t freed = 0;
+  std::uint32_t live = 0;
+  for (std::uint32_t w = 0; w < s->words; ++w) {
+    std::uint64_t mark = s->mark_bits[w].load(std::memory_order_relaxed);
+    std::uint64_t dead = s->alloc_bits[w].load(std::memory_order_relaxed) & ~mark;
+    while (dead != 0) {
+      const int b = std::countr_zero(dead);
+      dead &= dead - 1;
+      if (free_cell(s, w * 64 + static_cast<std::uint32_t>(b), with_user_code)) {
+        ++freed;
+      } else {
+        mark |= std::uint64_t{1} << b;  // resurrected for its finalizer
+      }
+    }
+    s->alloc_bits[w].store(mark, std::memory_order_relaxed);
+    s->mark_bits[w].store(0, std::memory_order_relaxed);
+    live += static_cast<std::uint32_t>(std::popcount(mark));
+  }
+  s->alloc_count = live;
+  s->freeindex = 0;
+  if (freed != 0) s->zeroed = false;
+  heap().frees.fetch_add(static_cast<std::uint64_t>(freed), std::memory_order_relaxed);
+  heap().freed_bytes.fetch_add(static_cast<std::uint64_t>(freed) * s->cell,
+                               std::memory_order_relaxed);
+  heap().live_objects.fetch_sub(freed, std::memory_order_relaxed);
+  // Release: the bitmaps are rewritten before anyone sees the span swept.
+  s->sweepgen.store(sg, std::memory_order_release);
+  heap().pages.swept_one();
+  if (live == 0) {
+    heap().pages.free_span(s);
+    return false;
+  }
+  return true;
+}
+
+Span* take_swept_span(int sc) {
+  Central& c = heap().central[sc];
+  const std::uint32_t sg = heap().pages.sweepgen();
+  {
+    runtime::LockGuard l(c.lock);
+    if (Span* s = c.partial[swept_index(sg)].pop()) return s;
+  }
+  for (int budget = 0; budget < 64; ++budget) {
+    Span* s = claim_unswept(c, sg, false);
+    if (s == nullptr) return nullptr;
+    if (!sweep_span(s, false)) continue;  // all free: back to the page heap
+    if (!s->is_full()) return s;
+    put_swept(s);
+  }
+  return nullptr;
+}
+
+namespace {
+// The background sweeper's position: classes before it have no unswept span left that
+// it may sweep. Only the collector's thread sweeps with user code, so no lock.
+int g_cursor = -1;
+std::uint32_t g_cursor_gen = 0;
+}  // namespace
+
+bool sweep_one() {
+  const std::uint32_t sg = heap().pages.sweepgen();
+  if (g_cursor_gen != sg) {
+    g_cursor_gen = sg;
+    g_cursor = -1;
+  }
+  for (const int n = size_classes().count; g_cursor < n; ++g_cursor) {
+    Central& c = g_cursor < 0 ? heap().large : heap().central[g_cursor];
+    Span* s = claim_unswept(c, sg, true);
+    if (s == nullptr) continue;
+    if (sweep_span(s, true)) put_swept(s);
+    return true;
+  }
+  return false;
+}
+
+void finish_sweep() {
+  for (;;) {
+    while (sweep_one()) {
+    }
+    // Spans claimed by allocators are being swept right now: wait for them.
+    if (heap().pages.unswept() <= 0) return;
+    g_cursor = -1;
+    std::this_thread::yield();
+  }
+}
+
+}  // namespace gort::gc::detail

@@ -1,0 +1,64 @@
+// The runtime's narrow view of the collector (src/gc/, docs/design/gc.md): what the
+// scheduler tells it at each goroutine switch, and the attach/detach of a runtime. Nothing
+// else of the collector is visible to src/runtime/.
+//
+// G::gc_word. Bit 0: the goroutine is running (set just before each switch to it, by the
+// M switching, cleared once its context is saved at the switch out). Bits 1..31: a
+// generation bumped with it. Bits 32..63: the collector cycle in which its stack was last scanned.
+// The collector scans a stopped goroutine's stack [sp, hi) without stopping anything, then CASes
+// the cycle in with the word it read before: the CAS fails if the goroutine ran meanwhile (the
+// generation moved), and the scan is retried. A goroutine that switches in during a mark phase
+// unscanned scans its own stack first (gc/mark.cpp, self_scan).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "runtime/sched.hpp"
+
+namespace gort::runtime::gc_hooks {
+
+inline constexpr std::uint64_t kRunning = 1;
+inline constexpr std::uint64_t kGenMask = 0xFFFF'FFFEull;
+inline constexpr int kCycleShift = 32;
+
+// Nonzero while the collector marks: the cycle whose stacks must be scanned.
+extern std::atomic<std::uint32_t> g_scan_cycle;
+// Scans the calling goroutine's own stack for the current cycle (gc/mark.cpp).
+void self_scan(G* gp) noexcept;
+
+// Context: the M about to switch to gp, on its own stack (g0, or the goroutine switching
+// directly), before the switch: from here on gp's stack may change.
+inline void will_run(G* gp) noexcept {
+  std::uint64_t w = gp->gc_word.load(std::memory_order_relaxed);
+  const std::uint64_t gen = ((w & kGenMask) + 2) & kGenMask;
+  w = (w & ~(kGenMask | kRunning)) | gen | kRunning;
+  gp->gc_word.store(w, std::memory_order_relaxed);
+#if !defined(__x86_64__)
+  // The generation must be visible before gp's stack writes (x86 keeps stores in order;
+  // elsewhere a fence does).
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
+}
+
+// Context: gp, at every resume point (finish_switch_in), before its own code.
+inline void resumed(G* gp) noexcept {
+  const std::uint32_t cycle = g_scan_cycle.load(std::memory_order_relaxed);
+  if (cycle != 0 && (gp->gc_word.load(std::memory_order_relaxed) >> kCycleShift) != cycle)
+      [[unlikely]]
+    self_scan(gp);
+}
+
+// Context: the M that ran gp, once gp's context is saved (on g0, or in the goroutine
+// switched to).
+inline void switched_out(G* gp) noexcept {
+  // Release: the saved context and stack are complete before a collector sees it stopped.
+  gp->gc_word.store(gp->gc_word.load(std::memory_order_relaxed) & ~kRunning,
+                    std::memory_order_release);
+}
+
+// A runtime starts (its goroutine stacks become roots) and ends (its Ps' caches go back).
+void attach(Sched* s);
+void detach(Sched* s);
+
+}  // namespace gort::runtime::gc_hooks
