@@ -105,7 +105,9 @@ run_prog() {
 record() { echo "$3" >>"$TMP/v.$1.$2"; }
 median() {
   [[ -s $1 ]] || { echo n/a; return; }
-  sort -g "$1" | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+  # An even count (a round failed) averages the middle two rather than taking the lower.
+  sort -g "$1" | awk '{ v[NR] = $1 } END {
+    if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 maximum() {
   [[ -s $1 ]] || { echo n/a; return; }
@@ -230,10 +232,11 @@ boehm_version=$(dpkg-query -W -f='${Version}' libgc-dev 2>/dev/null || echo unkn
     bt_row "GC cycles" ngc median
     echo
     echo "Lower is better; a ratio below 1 means gort is faster or smaller. Median of $ROUNDS"
-    echo "rounds (implementations alternating), except the longest pause: the largest of all"
-    echo "rounds. Plain sequential binary-trees in all four; the check lines of every run"
-    echo "were compared with Go's. Boehm's pause is the whole collection (the mutator waits"
-    echo "for it); new/delete has no collector."
+    echo "rounds (implementations alternating; a failed run is left out, see the failures"
+    echo "below), except the longest pause: the largest of all rounds. Plain sequential"
+    echo "binary-trees in all four; the check lines of every run were compared with Go's."
+    echo "Boehm's pause is the whole collection (the mutator waits for it); new/delete has"
+    echo "no collector."
     echo
   fi
   if [[ " $PARTS " == *" liveheap "* ]]; then
