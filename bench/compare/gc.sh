@@ -107,7 +107,7 @@ median() {
   [[ -s $1 ]] || { echo n/a; return; }
   # An even count (a round failed) averages the middle two rather than taking the lower.
   sort -g "$1" | awk '{ v[NR] = $1 } END {
-    if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+    if (NR % 2) print v[(NR + 1) / 2]; else printf "%.15g\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 maximum() {
   [[ -s $1 ]] || { echo n/a; return; }
