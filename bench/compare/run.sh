@@ -15,6 +15,9 @@
 # COMPARE_SUITES="sched chan timer" (the default) chooses the suites, e.g.
 # COMPARE_SUITES=chan or COMPARE_SUITES="chan timer". COMPARE_SUITES=net runs the
 # networking suite (net.sh: TCP echo and HTTP hello under wrk, Go vs gort; ~80 s).
+# COMPARE_SUITES=gc runs the garbage collector suite (gc.sh: binary-trees in Go, gort,
+# Boehm GC and new/delete; a 1 GiB long-lived heap in Go and gort; GC_DEPTH, GC_ROUNDS,
+# LIVE_MB there).
 # COMPARE_PARKED_N=<n> (default 1000000) sets how many goroutines parked_memory parks.
 # That workload dominates the run time where page faults are slow (VMs): it first-touches
 # 3-9 GB per implementation.
@@ -27,7 +30,7 @@ mkdir -p "$BUILD"
 BUILD=$(cd "$BUILD" && pwd)
 SUITES=${COMPARE_SUITES:-sched chan timer}
 for suite in $SUITES; do
-  [[ $suite == sched || $suite == chan || $suite == timer || $suite == net ]] ||
+  [[ $suite == sched || $suite == chan || $suite == timer || $suite == net || $suite == gc ]] ||
     { echo "unknown suite '$suite'" >&2; exit 2; }
 done
 # The networking suite (servers driven by a client over loopback) has its own script.
@@ -35,6 +38,15 @@ if [[ " $SUITES " == *" net "* ]]; then
   "$HERE/net.sh" "$BUILD"
   SUITES=$(tr ' ' '\n' <<<"$SUITES" | grep -vx net | xargs || true)
   [[ -z $SUITES ]] && exit 0
+  echo
+fi
+# So does the garbage collector suite. A failing suite fails the run at the end, after
+# the others have run.
+GC_RC=0
+if [[ " $SUITES " == *" gc "* ]]; then
+  "$HERE/gc.sh" "$BUILD" || GC_RC=$?
+  SUITES=$(tr ' ' '\n' <<<"$SUITES" | grep -vx gc | xargs || true)
+  [[ -z $SUITES ]] && exit "$GC_RC"
   echo
 fi
 # Per suite: the Go package under go/, and compare_gort_<suite> / compare_fiber_<suite>.
@@ -268,3 +280,4 @@ if [[ -s $TMP/failures ]]; then
   sed 's/^/[compare]   /' "$TMP/failures" >&2
   exit 1
 fi
+[[ $GC_RC -eq 0 ]] || { log "the gc suite failed (see above)"; exit "$GC_RC"; }
