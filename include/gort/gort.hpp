@@ -13,3 +13,4 @@
 #include "gort/semaphore.hpp"
 #include "gort/sync.hpp"
 #include "gort/time.hpp"
+#include "gort/trace.hpp"

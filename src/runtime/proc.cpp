@@ -23,6 +23,7 @@
 #include "runtime/fiber_sanitizer.hpp"
 #include "runtime/netpoll.hpp"
 #include "runtime/sched.hpp"
+#include "trace/hooks.hpp"
 
 namespace gort::runtime {
 
@@ -66,6 +67,7 @@ void free_locals(G* gp) {
     gp->fn_heap = nullptr;
   }
   free_locals(gp);
+  trace::detail::go_end(gp->id);
   enter_runtime_to_switch(current_m());  // g0 takes the level over
   mcall(Action::kExit);
   base::fatal("runtime: dead goroutine resumed");
@@ -285,6 +287,7 @@ void spawn_commit(SpawnSlot slot, Closure* body) noexcept {
   } else {
     g_unowned_created.fetch_add(1, std::memory_order_relaxed);
   }
+  trace::detail::go_create(gp->id);
   make_runnable(s, gp, true);
 }
 

@@ -89,6 +89,7 @@
 
 #include "runtime/netpoll.hpp"
 #include "runtime/sched.hpp"
+#include "trace/hooks.hpp"
 
 namespace gort::runtime {
 
@@ -139,6 +140,7 @@ bool retake_syscall(Sched& s, P* p, PObservation& o, std::int64_t now) {
   if (!p->status.compare_exchange_strong(expect, PStatus::kIdle, std::memory_order_acq_rel))
     return false;  // its M came back first
   s.sysmon_retakes.fetch_add(1, std::memory_order_relaxed);
+  trace::detail::proc_steal(p->id, -1);
   handoffp(s, p);
   return true;
 }
@@ -174,6 +176,7 @@ bool take_from_running(Sched& s, P* p) {
     return false;  // the M entered the runtime and kept its P
   }
   // p is ours: the M will not touch it again. Go's handoffp, as for a retaken syscall.
+  trace::detail::proc_steal(p->id, mp->id);
   p->m.store(nullptr, std::memory_order_relaxed);
   p->status.store(PStatus::kIdle, std::memory_order_relaxed);
   s.preemptions.fetch_add(1, std::memory_order_relaxed);
