@@ -129,6 +129,13 @@ using FaultHandler = bool (*)(void* fault_addr) noexcept;
 // chained for faults the handler declines.
 void install_fault_handler(FaultHandler handler) noexcept;
 
+// SIGQUIT: while installed, the signal calls handler (async-signal context: it may only
+// do async-signal-safe things, such as waking a Note) instead of the default action.
+// restore_quit_handler puts the previous disposition back.
+using QuitHandler = void (*)() noexcept;
+void install_quit_handler(QuitHandler handler) noexcept;
+void restore_quit_handler() noexcept;
+
 // An alternate signal stack for the calling thread, so a fault on an exhausted goroutine
 // stack can still be reported. Freed with the object; the thread's previous alternate
 // stack is restored.

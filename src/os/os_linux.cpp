@@ -229,6 +229,32 @@ void install_fault_handler(FaultHandler handler) noexcept {
   sigaction(SIGBUS, &sa, &g_prev_bus);
 }
 
+namespace {
+QuitHandler g_quit_handler = nullptr;
+struct sigaction g_prev_quit;
+
+void on_quit(int /*sig*/) {
+  const int saved = errno;
+  if (g_quit_handler != nullptr) g_quit_handler();
+  errno = saved;
+}
+}  // namespace
+
+void install_quit_handler(QuitHandler handler) noexcept {
+  g_quit_handler = handler;
+  struct sigaction sa;
+  std::memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_quit;
+  sa.sa_flags = SA_RESTART | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGQUIT, &sa, &g_prev_quit);
+}
+
+void restore_quit_handler() noexcept {
+  sigaction(SIGQUIT, &g_prev_quit, nullptr);
+  g_quit_handler = nullptr;
+}
+
 AltStack::AltStack() noexcept {
   // 64 KiB: the fault reporter is small, but sanitizer runtimes run their own handlers
   // on this stack too and need more than SIGSTKSZ.

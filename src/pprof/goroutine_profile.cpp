@@ -29,6 +29,7 @@
 #include <cstdio>
 #include <map>
 #include <ostream>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
@@ -254,3 +255,15 @@ std::vector<ProfileInfo> profiles() {
 }
 
 }  // namespace gort::pprof
+
+namespace gort::runtime {
+
+// SIGQUIT's dump (sysmon.cpp): the debug=2 text, from sysmon's thread (no goroutine of
+// its own, so every goroutine is listed as seen from outside).
+void write_goroutine_dump(std::string& out) {
+  std::ostringstream text;
+  pprof::write_profile("goroutine", text, 2);
+  out += text.str();
+}
+
+}  // namespace gort::runtime

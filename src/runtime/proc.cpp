@@ -29,6 +29,8 @@ namespace gort::runtime {
 
 void install_fault_reporting() noexcept;  // fault.cpp
 void restore_fault_reporting() noexcept;
+void install_sigquit_dump() noexcept;  // sysmon.cpp
+void restore_sigquit_dump() noexcept;
 
 namespace {
 
@@ -344,7 +346,9 @@ int run_main(Closure* body, const Options& opts) {
     bump(m0.p->counters.created);
     put_runnable_on(*s, m0.p, g1);
     std::thread sysmon([s] { sysmon_main(*s); });
+    install_sigquit_dump();
     schedule_loop(*s, &m0);
+    restore_sigquit_dump();
     s->sysmon_note.wakeup();  // exiting is set: sysmon returns
     sysmon.join();
     wait_for_threads(*s);

@@ -80,6 +80,12 @@
 // (SchedStats::preemption_enabled).
 // Under TSan, which does not model membarrier, both sides use seq_cst instead.
 //
+// SIGQUIT: as in Go, the goroutine dump (debug=2's text) on stderr, then exit status 2.
+// The handler only sets a flag and wakes sysmon (both async-signal-safe); sysmon, a plain
+// thread that may lock and allocate, writes the dump. The text comes from the goroutine
+// profile (pprof/goroutine_profile.cpp: write_goroutine_dump), the one call from the
+// runtime up into pprof, so that the dump and the profile cannot drift apart.
+//
 // GODEBUG=schedtrace=N: every N ms sysmon prints Go's scheduler summary line to stderr
 // (schedtrace() below); its sleeps are then capped so the lines come on time.
 //
@@ -101,6 +107,10 @@
 #include "trace/hooks.hpp"
 
 namespace gort::runtime {
+
+// Appends every goroutine's stack in debug=2's text (pprof/goroutine_profile.cpp).
+// Context: any thread but a signal handler; allocates.
+void write_goroutine_dump(std::string& out);
 
 namespace {
 
@@ -245,6 +255,22 @@ int poll_if_stale(Sched& s, std::int64_t now) {
   return n;
 }
 
+std::atomic<bool> g_quit_requested{false};
+
+// Context: signal handler (SIGQUIT).
+void on_sigquit() noexcept {
+  g_quit_requested.store(true, std::memory_order_relaxed);  // sysmon reads it after waking
+  if (Sched* s = current_sched()) s->sysmon_note.wakeup();
+}
+
+// Context: sysmon, after a SIGQUIT. Never returns.
+[[noreturn]] void quit_with_dump() {
+  std::string out = "SIGQUIT: quit\n\n";
+  write_goroutine_dump(out);
+  base::raw_write(out);
+  base::die();
+}
+
 // The schedtrace period from $GODEBUG (a comma-separated list of name=value, as in Go),
 // in nanoseconds; 0 if not asked for.
 std::int64_t schedtrace_period() {
@@ -307,6 +333,7 @@ void sysmon_main(Sched& s) {
     s.sysmon_note.clear();
     s.sysmon_sleeping_long.store(false, std::memory_order_relaxed);
     if (s.exiting.load(std::memory_order_acquire)) break;
+    if (g_quit_requested.load(std::memory_order_relaxed)) quit_with_dump();
     const std::int64_t now = os::nanotime();
     if (trace_period > 0 && now >= next_trace) {
       schedtrace(s, now - start);
@@ -320,6 +347,15 @@ void sysmon_main(Sched& s) {
     }
     delay = idle_ticks <= kIdleTicksBeforeBackoff ? kMinDelayNs : std::min(delay * 2, kMaxDelayNs);
   }
+}
+
+void install_sigquit_dump() noexcept {
+  g_quit_requested.store(false, std::memory_order_relaxed);
+  os::install_quit_handler(on_sigquit);
+}
+
+void restore_sigquit_dump() noexcept {
+  os::restore_quit_handler();
 }
 
 }  // namespace gort::runtime
