@@ -74,17 +74,72 @@ struct Chunk {
   alignas(8) unsigned char data[kChunkBytes];
 };
 
-struct Writer {
+struct alignas(64) Writer {
   std::atomic<std::uint32_t> emitting{0};  // the stop protocol (top of file)
   std::atomic<bool> orphan{false};         // its thread exited; free for another thread
   int serial = 0;                          // names the track of a thread that is no M
   Writer* next_writer = nullptr;           // the global list; immutable once pushed
   // Producer side.
   Chunk* tail = nullptr;
-  // Consumer side. head is set by the producer only when it starts a chain (head null).
-  std::atomic<Chunk*> head{nullptr};
+  // Consumer side, on its own cache line: the producer writes `emitting` on every event.
+  // head is set by the producer only when it starts a chain (head null).
+  alignas(64) std::atomic<Chunk*> head{nullptr};
   std::uint32_t read_pos = 0;
 };
+
+// Chunks drained by the writer thread wait here for the next producer that needs one, so a
+// producer rarely touches fresh memory (a page fault per 4 KiB costs microseconds in a VM,
+// more than the events it holds). Producers take the lock once per chunk (~1,300 events).
+constexpr std::size_t kPoolMax = 1024;  // 64 MiB kept at most (freed at stop)
+constexpr std::size_t kPoolPrefill = 64;
+std::mutex g_pool_mu;
+std::vector<Chunk*> g_pool;  // guarded by g_pool_mu
+
+Chunk* get_chunk() {
+  Chunk* c = nullptr;
+  {
+    std::lock_guard<std::mutex> l(g_pool_mu);
+    if (!g_pool.empty()) {
+      c = g_pool.back();
+      g_pool.pop_back();
+    }
+  }
+  if (c == nullptr) c = new (std::nothrow) Chunk;  // data left uninitialised
+  if (c == nullptr) return nullptr;
+  c->used.store(0, std::memory_order_relaxed);  // published by the store that links c
+  c->next.store(nullptr, std::memory_order_relaxed);
+  return c;
+}
+
+void put_chunk(Chunk* c) {
+  if (c == nullptr) return;
+  std::lock_guard<std::mutex> l(g_pool_mu);
+  if (g_pool.size() < kPoolMax) {
+    g_pool.push_back(c);
+  } else {
+    delete c;
+  }
+}
+
+// Context: start(). Fills the pool with chunks whose pages are already mapped.
+void prefill_pool() {
+  std::vector<Chunk*> fresh;
+  for (std::size_t i = 0; i < kPoolPrefill; ++i) {
+    auto* c = new (std::nothrow) Chunk;
+    if (c == nullptr) break;
+    std::memset(c->data, 0, sizeof c->data);
+    fresh.push_back(c);
+  }
+  for (Chunk* c : fresh) put_chunk(c);
+}
+
+// Context: stop(), producers quiescent. Returns the pool's memory.
+void drain_pool() {
+  std::lock_guard<std::mutex> l(g_pool_mu);
+  for (Chunk* c : g_pool) delete c;
+  g_pool.clear();
+  g_pool.shrink_to_fit();
+}
 
 std::atomic<Writer*> g_writers{nullptr};  // pushed with CAS, never popped
 std::atomic<int> g_writer_serial{0};
@@ -138,7 +193,7 @@ void append(Writer* w, const Record& r, std::string_view text) {
   Chunk* c = w->tail;
   std::uint32_t used = c != nullptr ? c->used.load(std::memory_order_relaxed) : 0;
   if (c == nullptr || used + size > kChunkBytes) {
-    auto* n = new (std::nothrow) Chunk();
+    Chunk* n = get_chunk();
     if (n == nullptr) {
       g_dropped.fetch_add(1, std::memory_order_relaxed);
       return;
@@ -186,7 +241,7 @@ void emit_record(Ev ev, int p, std::uint64_t a, std::uint64_t b, std::string_vie
 
 struct Pending {
   Record r;
-  std::string text;
+  std::uint32_t text_at = 0;  // offset in Session::texts_
 };
 
 class Session {
@@ -232,18 +287,20 @@ class Session {
     while (c != nullptr) {
       Chunk* next = c->next.load(std::memory_order_acquire);  // before `used`: see the top
       const std::uint32_t used = c->used.load(std::memory_order_acquire);
-      while (w->read_pos < used) {
+      std::uint32_t pos = w->read_pos;
+      while (pos < used) {
         Pending e;
-        std::memcpy(&e.r, c->data + w->read_pos, sizeof(Record));
-        e.text.assign(reinterpret_cast<const char*>(c->data + w->read_pos + sizeof(Record)),
-                      e.r.text_len);
-        w->read_pos += sizeof(Record) + ((e.r.text_len + 7u) & ~7u);
-        batch_.push_back(std::move(e));
+        std::memcpy(&e.r, c->data + pos, sizeof(Record));
+        e.text_at = static_cast<std::uint32_t>(texts_.size());
+        texts_.append(reinterpret_cast<const char*>(c->data + pos + sizeof(Record)), e.r.text_len);
+        pos += sizeof(Record) + ((e.r.text_len + 7u) & ~7u);
+        batch_.push_back(e);
       }
+      w->read_pos = pos;
       if (next == nullptr) return;
       w->head.store(next, std::memory_order_relaxed);
       w->read_pos = 0;
-      delete c;
+      put_chunk(c);
       c = next;
     }
   }
@@ -253,8 +310,10 @@ class Session {
       drain(w);
     std::stable_sort(batch_.begin(), batch_.end(),
                      [](const Pending& x, const Pending& y) { return x.r.ts < y.r.ts; });
-    for (const Pending& e : batch_) conv_.add(e.r, e.text);
+    for (const Pending& e : batch_)
+      conv_.add(e.r, std::string_view(texts_).substr(e.text_at, e.r.text_len));
     batch_.clear();
+    texts_.clear();
   }
 
   void write_out() {
@@ -266,7 +325,7 @@ class Session {
   // Context: stop(), producers quiescent, everything drained: frees the last chunks.
   static void reset_writers() {
     for (Writer* w = g_writers.load(std::memory_order_acquire); w != nullptr; w = w->next_writer) {
-      delete w->head.load(std::memory_order_relaxed);
+      put_chunk(w->head.load(std::memory_order_relaxed));
       w->head.store(nullptr, std::memory_order_relaxed);
       w->tail = nullptr;
       w->read_pos = 0;
@@ -276,6 +335,7 @@ class Session {
   std::ostream& out_;
   JsonConverter conv_;
   std::vector<Pending> batch_;
+  std::string texts_;  // the batch's texts
   std::thread thread_;
   std::mutex mu_;
   std::condition_variable cv_;
@@ -309,6 +369,7 @@ using detail::Ev;
 void start(std::ostream& out) {
   std::lock_guard<std::mutex> l(detail::g_session_mu);
   if (detail::g_session != nullptr) throw std::logic_error("gort::trace::start: already tracing");
+  detail::prefill_pool();
   detail::g_session = new detail::Session(out);
   detail::g_session->run_writer();
   detail::g_enabled.store(true, std::memory_order_seq_cst);
@@ -322,6 +383,7 @@ void stop() {
   detail::g_session->finish();
   delete detail::g_session;
   detail::g_session = nullptr;
+  detail::drain_pool();
 }
 
 bool is_enabled() noexcept {

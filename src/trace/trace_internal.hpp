@@ -73,6 +73,7 @@ class JsonConverter {
                    std::string_view cat);
   void complete(int pid, std::int64_t tid, std::int64_t start, std::int64_t end,
                 std::string_view name, std::string_view cat, std::uint64_t g, std::string_view why);
+  void num(std::int64_t v);
   void append_ts(std::int64_t t);
   void append_str(std::string_view s);
   void track_of(const MState& s, int m, int* pid, std::int64_t* tid) const;
