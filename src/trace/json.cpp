@@ -307,7 +307,15 @@ void JsonConverter::add(const Record& r, std::string_view text) {
       const auto victim = static_cast<int>(static_cast<std::int64_t>(r.a));
       if (victim < 0) return;
       MState& v = ms_[victim];
-      if (v.g_open && v.gp == r.p) close_g_on_p(v, r.ts, "preempted: P taken by sysmon");
+      if (v.g_open && v.gp == r.p) {
+        // Close its slices (both tracks: the M's P slice ends here and must enclose them),
+        // then let it run on, on its M's track only.
+        const std::uint64_t g = v.g;
+        close_g(v, victim, r.ts, "preempted: P taken by sysmon");
+        v.g_open = true;
+        v.g = g;
+        v.g_start = r.ts;
+      }
       if (v.proc_open && v.proc == r.p) close_proc(v, victim, r.ts);
       return;
     }
