@@ -21,6 +21,7 @@
 #include "gort/runtime.hpp"
 #include "runtime/context.hpp"
 #include "runtime/fiber_sanitizer.hpp"
+#include "runtime/mprof.hpp"
 #include "runtime/netpoll.hpp"
 #include "runtime/sched.hpp"
 #include "trace/hooks.hpp"
@@ -334,6 +335,7 @@ int run_main(Closure* body, const Options& opts) {
     set_current_sched(s);
     os::AltStack alt;
     start_m0(*s, &m0);
+    thread_create_event(s);  // M0, made by run()'s caller
     G* g1 = gfget(*s, m0.p);
     g1->is_main = true;
     g1->gopc = 0;
