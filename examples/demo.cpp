@@ -1,7 +1,9 @@
 // gort's flagship demo: 100,000 goroutines spread over the Ps by the work-stealing
 // scheduler; a pipeline over channels with a select timeout, stopped by a context
 // deadline; then the scheduler's own counters. A debug server (Go's net/http/pprof pages)
-// runs throughout; the demo reads its own goroutine profile over HTTP at the end.
+// runs throughout; the demo reads its own goroutine profile over HTTP at the end. A CPU
+// profile of the whole run goes to cpu.pb.gz and an execution trace of the pipeline to
+// trace.json (in the current directory); the demo prints the commands that open them.
 //   tools/demo.sh            (or build/release/examples/gort_demo [goroutines])
 #include <gort/gort.hpp>
 
@@ -9,6 +11,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <string>
@@ -163,16 +166,23 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: %s [goroutines > 0]\n", argv[0]);
     return 2;
   }
-  return gort::run([n] {
+  return gort::run([n, argv] {
+    std::ofstream cpu_out("cpu.pb.gz", std::ios::binary), trace_out("trace.json");
+    gort::pprof::start_cpu_profile(cpu_out);
     gort::debug::Server dbg = gort::debug::serve("127.0.0.1:0");
     std::printf("gort demo: %d goroutines on %d Ps (GOMAXPROCS)\n", n, gort::gomaxprocs());
     std::printf("debug server: http://%s/debug/pprof/ (goroutine?debug=2, /debug/gort/sched)\n\n",
                 dbg.addr().c_str());
     spawn_phase(n);
+    gort::trace::start(trace_out);
     pipeline_phase();
+    gort::trace::stop();
     print_counters();
     std::printf("\nGET /debug/pprof/goroutine?debug=1 -> \"%s\"\n",
                 first_line_of(dbg.addr(), "/debug/pprof/goroutine?debug=1").c_str());
     dbg.shutdown();
+    gort::pprof::stop_cpu_profile();
+    std::printf("\nCPU profile: go tool pprof -top %s cpu.pb.gz\n", argv[0]);
+    std::printf("trace:       open trace.json in https://ui.perfetto.dev (or chrome://tracing)\n");
   });
 }
