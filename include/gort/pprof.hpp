@@ -71,11 +71,11 @@ void set_block_profile_rate(int rate);
 // off. Returns the previous rate; a negative rate only reads it.
 int set_mutex_profile_fraction(int rate);
 
-// pprof.Lookup(name).WriteTo(out, debug). name: "goroutine", "block" or "mutex".
+// pprof.Lookup(name).WriteTo(out, debug). name: "goroutine", "block", "mutex" or
+// "threadcreate" (the stack that created each thread running goroutines).
 // debug: 0 for the gzipped profile.proto, 1 (and 2 for "goroutine") for Go's text forms.
-// The goroutine profile has no proto form yet. Throws std::invalid_argument for an unknown
-// profile or a form not implemented (the message says which), and gort::Panic outside
-// gort::run for "goroutine".
+// Throws std::invalid_argument for an unknown profile, and gort::Panic outside gort::run
+// for "goroutine".
 void write_profile(std::string_view name, std::ostream& out, int debug = 0);
 
 // A profile write_profile knows, for indexes such as /debug/pprof/.
