@@ -56,6 +56,31 @@ void serve_error(http::Response& w, int status, std::string_view txt) {
   http::error(w, status, txt);
 }
 
+double seconds_param(const http::Request& r, double fallback);
+
+// /debug/pprof/<name>?seconds=N: what the profile records in the next N seconds (Go's
+// serveDeltaProfile), for the cumulative profiles that have a delta form.
+void delta_profile_page(const std::string& name, int debug, const http::Request& r,
+                        http::Response& w) {
+  if (debug != 0) return serve_error(w, 400, "seconds and debug params are incompatible");
+  pprof::ProfileSnapshot before;
+  std::string unsupported;
+  try {
+    before = pprof::snapshot_profile(name);
+  } catch (const std::invalid_argument& e) {
+    unsupported = e.what();
+  }
+  if (!unsupported.empty()) return serve_error(w, 400, "profile type not supported for delta");
+  sleep(std::chrono::duration_cast<std::chrono::nanoseconds>(
+      std::chrono::duration<double>(seconds_param(r, 30))));
+  std::ostringstream out;
+  pprof::write_profile_delta(before, out);
+  w.headers.set("X-Content-Type-Options", "nosniff");
+  w.headers.set("Content-Type", "application/octet-stream");
+  w.headers.set("Content-Disposition", "attachment; filename=\"" + name + "-delta\"");
+  w.body = std::move(out).str();
+}
+
 // /debug/pprof/<name>?debug=N (Go's handler.ServeHTTP).
 void profile_page(const std::string& name, const http::Request& r, http::Response& w) {
   bool known = false;
@@ -69,6 +94,7 @@ void profile_page(const std::string& name, const http::Request& r, http::Respons
       debug = 0;  // Go: strconv.Atoi's error is ignored, 0 it is
     }
   }
+  if (r.query("seconds")) return delta_profile_page(name, debug, r, w);
   std::ostringstream out;
   std::string unsupported;
   try {

@@ -172,3 +172,19 @@ TEST(DebugServer, SymbolAnswersGetAndPost) {
     EXPECT_NE(r.body.find("a_function_to_symbolize"), std::string::npos) << r.body;
   });
 }
+
+TEST(DebugServer, DeltaProfilesCoverOnlyTheWindow) {
+  with_debug_server([](const std::string& addr) {
+    gort::pprof::set_block_profile_rate(1);
+    auto r = fetch(addr, "/debug/pprof/block?seconds=0.05");
+    EXPECT_EQ(r.status, 200);
+    EXPECT_TRUE(r.has("Content-Disposition: attachment; filename=\"block-delta\"")) << r.head;
+    ASSERT_GE(r.body.size(), 2u);
+    EXPECT_EQ(static_cast<unsigned char>(r.body[0]), 0x1f);  // gzip
+    r = fetch(addr, "/debug/pprof/mutex?seconds=1&debug=1");
+    EXPECT_EQ(r.status, 400);
+    r = fetch(addr, "/debug/pprof/goroutine?seconds=1");
+    EXPECT_EQ(r.status, 400);
+    gort::pprof::set_block_profile_rate(0);
+  });
+}
