@@ -136,6 +136,23 @@ void* reserve_lazy(std::size_t size) noexcept {
   return p;
 }
 
+void* map_huge_buffer() noexcept {
+  const int saved_errno = errno;
+  // Twice the size, then trim to an aligned window: THP needs 2 MiB alignment.
+  const std::size_t n = kHugeBufferSize;
+  void* raw = mmap(nullptr, 2 * n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) return nullptr;
+  const auto start = reinterpret_cast<std::uintptr_t>(raw);
+  const std::uintptr_t aligned = (start + n - 1) & ~(n - 1);
+  if (aligned > start) munmap(raw, aligned - start);
+  if (aligned + n < start + 2 * n)
+    munmap(reinterpret_cast<void*>(aligned + n), start + n - aligned);
+  void* p = reinterpret_cast<void*>(aligned);
+  madvise(p, n, MADV_HUGEPAGE);  // may fail (no THP support): then 4 KiB pages
+  errno = saved_errno;
+  return p;
+}
+
 void release(void* p, std::size_t size) noexcept {
   base::KeepErrno keep;
   munmap(p, size);

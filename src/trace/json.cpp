@@ -356,7 +356,13 @@ void JsonConverter::add(const Record& r, std::string_view text) {
   }
 }
 
-void JsonConverter::finish(std::int64_t t) {
+void JsonConverter::finish(std::int64_t t, std::uint64_t lost) {
+  if (lost > 0) {  // the writer fell too far behind: say so where it cannot be missed
+    begin_event('i', kPidProcs, 0, t, "events lost: " + std::to_string(lost), "trace");
+    out_ += ",\"s\":\"g\",\"args\":{\"lost\":";
+    num(static_cast<std::int64_t>(lost));
+    out_ += "}}";
+  }
   for (auto& [m, s] : ms_) {
     close_g(s, m, t, "trace stopped");
     close_proc(s, m, t);

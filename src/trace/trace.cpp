@@ -63,7 +63,7 @@ std::atomic<bool> g_enabled{false};
 
 namespace {
 
-constexpr std::uint32_t kChunkBytes = 64 * 1024;
+constexpr std::uint32_t kChunkBytes = 64 * 1024 - 64;  // a Chunk is 64 KiB
 constexpr std::int64_t kFlushPeriodNs = 20'000'000;
 
 struct Chunk {
@@ -71,7 +71,7 @@ struct Chunk {
   std::atomic<std::uint32_t> used{0};
   // The next chunk, set once this one is full (producer: release; consumer: acquire).
   std::atomic<Chunk*> next{nullptr};
-  alignas(8) unsigned char data[kChunkBytes];
+  alignas(64) unsigned char data[kChunkBytes];
 };
 
 // The padding is the point: the consumer fields get a cache line of their own.
@@ -88,25 +88,40 @@ struct alignas(64) Writer {                // NOLINT(clang-analyzer-optin.perfor
   std::uint32_t read_pos = 0;
 };
 
-// Chunks drained by the writer thread wait here for the next producer that needs one, so a
-// producer rarely touches fresh memory (a page fault per 4 KiB costs microseconds in a VM,
-// more than the events it holds). Producers take the lock once per chunk (~1,300 events).
-constexpr std::size_t kPoolMax = 1024;  // 64 MiB kept at most (freed at stop)
-constexpr std::size_t kPoolPrefill = 64;
+// Chunk memory. Chunks are carved from 2 MiB slabs mapped with transparent huge pages
+// (os::map_huge_buffer), so a producer that needs fresh memory faults once per 32 chunks
+// instead of once per 4 KiB page (a first touch costs 15-30 us on the VMs gort is measured
+// on, more than the ~1,300 events a chunk holds cost to record). Chunks the writer thread
+// has drained go back to a free list, so in steady state producers reuse memory. Slabs are
+// unmapped at stop(). If the writer falls kMaxSlabs behind, producers drop events (counted,
+// and reported in the trace) rather than grow without bound. Producers take the lock once
+// per chunk.
+static_assert(sizeof(Chunk) == 64 * 1024, "32 chunks per slab");
+constexpr std::size_t kChunksPerSlab = os::kHugeBufferSize / sizeof(Chunk);
+constexpr std::size_t kMaxSlabs = 128;  // 256 MiB of unconverted events at most
+constexpr std::size_t kPrefillSlabs = 2;
 std::mutex g_pool_mu;
 std::vector<Chunk*> g_pool;  // guarded by g_pool_mu
+std::vector<void*> g_slabs;  // guarded by g_pool_mu
+
+bool add_slab_locked() {
+  if (g_slabs.size() >= kMaxSlabs) return false;
+  void* slab = os::map_huge_buffer();
+  if (slab == nullptr) return false;
+  g_slabs.push_back(slab);
+  auto* chunks = static_cast<Chunk*>(slab);
+  for (std::size_t i = kChunksPerSlab; i-- > 0;) g_pool.push_back(::new (&chunks[i]) Chunk);
+  return true;
+}
 
 Chunk* get_chunk() {
   Chunk* c = nullptr;
   {
     std::lock_guard<std::mutex> l(g_pool_mu);
-    if (!g_pool.empty()) {
-      c = g_pool.back();
-      g_pool.pop_back();
-    }
+    if (g_pool.empty() && !add_slab_locked()) return nullptr;
+    c = g_pool.back();
+    g_pool.pop_back();
   }
-  if (c == nullptr) c = new (std::nothrow) Chunk;  // data left uninitialised
-  if (c == nullptr) return nullptr;
   c->used.store(0, std::memory_order_relaxed);  // published by the store that links c
   c->next.store(nullptr, std::memory_order_relaxed);
   return c;
@@ -115,36 +130,29 @@ Chunk* get_chunk() {
 void put_chunk(Chunk* c) {
   if (c == nullptr) return;
   std::lock_guard<std::mutex> l(g_pool_mu);
-  if (g_pool.size() < kPoolMax) {
-    g_pool.push_back(c);
-  } else {
-    delete c;
-  }
+  g_pool.push_back(c);
 }
 
-// Context: start(). Fills the pool with chunks whose pages are already mapped.
+// Context: start(). Maps and touches the first slabs, so the first events do not fault.
 void prefill_pool() {
-  std::vector<Chunk*> fresh;
-  for (std::size_t i = 0; i < kPoolPrefill; ++i) {
-    auto* c = new (std::nothrow) Chunk;
-    if (c == nullptr) break;
-    std::memset(c->data, 0, sizeof c->data);
-    fresh.push_back(c);
+  std::lock_guard<std::mutex> l(g_pool_mu);
+  for (std::size_t i = 0; i < kPrefillSlabs && add_slab_locked(); ++i) {
+    std::memset(g_slabs.back(), 0, os::kHugeBufferSize);
   }
-  for (Chunk* c : fresh) put_chunk(c);
 }
 
-// Context: stop(), producers quiescent. Returns the pool's memory.
+// Context: stop(), producers quiescent, every chunk drained back. Unmaps the slabs.
 void drain_pool() {
   std::lock_guard<std::mutex> l(g_pool_mu);
-  for (Chunk* c : g_pool) delete c;
+  for (void* slab : g_slabs) os::release(slab, os::kHugeBufferSize);
+  g_slabs.clear();
   g_pool.clear();
-  g_pool.shrink_to_fit();
 }
 
 std::atomic<Writer*> g_writers{nullptr};  // pushed with CAS, never popped
 std::atomic<int> g_writer_serial{0};
-std::atomic<std::uint64_t> g_dropped{0};  // events lost to a failed allocation
+// Events lost (the writer too far behind, or no memory) in this session.
+std::atomic<std::uint64_t> g_dropped{0};
 std::atomic<std::uint64_t> g_task_ids{0};
 
 Writer* claim_orphan() {
@@ -263,7 +271,7 @@ class Session {
     cv_.notify_one();
     thread_.join();
     drain_all();
-    conv_.finish(os::nanotime());
+    conv_.finish(os::nanotime(), g_dropped.load(std::memory_order_relaxed));
     write_out();
     out_.flush();
     reset_writers();
@@ -371,6 +379,7 @@ void start(std::ostream& out) {
   std::lock_guard<std::mutex> l(detail::g_session_mu);
   if (detail::g_session != nullptr) throw std::logic_error("gort::trace::start: already tracing");
   detail::prefill_pool();
+  detail::g_dropped.store(0, std::memory_order_relaxed);
   detail::g_session = new detail::Session(out);
   detail::g_session->run_writer();
   detail::g_enabled.store(true, std::memory_order_seq_cst);

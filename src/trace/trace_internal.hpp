@@ -38,8 +38,9 @@ class JsonConverter {
   explicit JsonConverter(std::int64_t t0) : t0_(t0) {}
   void header();
   void add(const Record& r, std::string_view text);
-  // Closes every open slice at t and writes the track names and the closing bracket.
-  void finish(std::int64_t t);
+  // Closes every open slice at t, notes `lost` dropped events (if any), and writes the
+  // track names and the closing bracket.
+  void finish(std::int64_t t, std::uint64_t lost);
   std::string& out() { return out_; }
 
  private:
