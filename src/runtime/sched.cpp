@@ -350,8 +350,9 @@ void startm(Sched& s, P* p, bool spinning) {
     nm->nextp = p;
   }
   if (fresh) {
-    base::KeepErrno keep;     // often called on a goroutine (go(), ready()): see keep_errno.hpp
-    thread_create_event(&s);  // threadcreate profile (mprof.cpp)
+    base::KeepErrno keep;  // often called on a goroutine (go(), ready()): see keep_errno.hpp
+    // The threadcreate profile (mprof.cpp).
+    thread_create_event(&s);
     std::thread(m_thread_main, &s, nm).detach();
   } else {
     s.thread_wakeups.fetch_add(1, std::memory_order_relaxed);
