@@ -118,4 +118,6 @@ BENCHMARK(BM_Select2Chan)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  return gort::bench::bench_main(argc, argv);
+}

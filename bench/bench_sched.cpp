@@ -122,4 +122,6 @@ BENCHMARK(BM_RawSwitchBoostFcontext)->Name("BM_RawSwitch/boost_fcontext");
 
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  return gort::bench::bench_main(argc, argv);
+}

@@ -1,8 +1,10 @@
 // gort's flagship demo: 100,000 goroutines spread over the Ps by the work-stealing
 // scheduler; a pipeline over channels with a select timeout, stopped by a context
 // deadline; a GC-heavy phase on the collected heap with GODEBUG=gctrace=1 lines on stderr;
-// then the scheduler's own counters. A debug server (Go's net/http/pprof pages)
-// runs throughout; the demo reads its own goroutine profile over HTTP at the end.
+// then the scheduler's own counters. A debug server (Go's net/http/pprof pages) runs
+// throughout; the demo reads its own goroutine profile over HTTP at the end. A CPU
+// profile of the whole run goes to cpu.pb.gz and an execution trace of the pipeline to
+// trace.json (in the current directory); the demo prints the commands that open them.
 //   tools/demo.sh            (or build/release/examples/gort_demo [goroutines])
 #include <gort/gc.hpp>
 #include <gort/gort.hpp>
@@ -11,6 +13,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <string>
@@ -218,17 +221,24 @@ int main(int argc, char** argv) {
     return 2;
   }
   setenv("GODEBUG", "gctrace=1", 0);  // gc_phase shows the collector's cycles (unless set)
-  return gort::run([n] {
+  return gort::run([n, argv] {
+    std::ofstream cpu_out("cpu.pb.gz", std::ios::binary), trace_out("trace.json");
+    gort::pprof::start_cpu_profile(cpu_out);
     gort::debug::Server dbg = gort::debug::serve("127.0.0.1:0");
     std::printf("gort demo: %d goroutines on %d Ps (GOMAXPROCS)\n", n, gort::gomaxprocs());
     std::printf("debug server: http://%s/debug/pprof/ (goroutine?debug=2, /debug/gort/sched)\n\n",
                 dbg.addr().c_str());
     spawn_phase(n);
+    gort::trace::start(trace_out);
     pipeline_phase();
+    gort::trace::stop();
     gc_phase();
     print_counters();
     std::printf("\nGET /debug/pprof/goroutine?debug=1 -> \"%s\"\n",
                 first_line_of(dbg.addr(), "/debug/pprof/goroutine?debug=1").c_str());
     dbg.shutdown();
+    gort::pprof::stop_cpu_profile();
+    std::printf("\nCPU profile: go tool pprof -top %s cpu.pb.gz\n", argv[0]);
+    std::printf("trace:       open trace.json in https://ui.perfetto.dev (or chrome://tracing)\n");
   });
 }

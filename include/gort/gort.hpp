@@ -5,6 +5,7 @@
 #include "gort/context.hpp"
 #include "gort/debug.hpp"
 #include "gort/errgroup.hpp"
+#include "gort/gc.hpp"
 #include "gort/http.hpp"
 #include "gort/net.hpp"
 #include "gort/pprof.hpp"
@@ -13,3 +14,4 @@
 #include "gort/semaphore.hpp"
 #include "gort/sync.hpp"
 #include "gort/time.hpp"
+#include "gort/trace.hpp"

@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <iosfwd>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -71,12 +72,26 @@ void set_block_profile_rate(int rate);
 // off. Returns the previous rate; a negative rate only reads it.
 int set_mutex_profile_fraction(int rate);
 
-// pprof.Lookup(name).WriteTo(out, debug). name: "goroutine", "block" or "mutex".
+// pprof.Lookup(name).WriteTo(out, debug). name: "goroutine", "block", "mutex" or
+// "threadcreate" (the stack that created each thread running goroutines).
 // debug: 0 for the gzipped profile.proto, 1 (and 2 for "goroutine") for Go's text forms.
-// The goroutine profile has no proto form yet. Throws std::invalid_argument for an unknown
-// profile or a form not implemented (the message says which), and gort::Panic outside
-// gort::run for "goroutine".
+// Throws std::invalid_argument for an unknown profile, and gort::Panic outside gort::run
+// for "goroutine".
 void write_profile(std::string_view name, std::ostream& out, int debug = 0);
+
+// Delta profiles (net/http/pprof's ?seconds=N): a copy of the cumulative "block" or
+// "mutex" profile as it is now; write_profile_delta then writes, as profile.proto, only
+// what the profile recorded after the snapshot.
+namespace detail {
+struct SnapshotData;
+}
+struct ProfileSnapshot {
+  std::string name;
+  std::shared_ptr<const detail::SnapshotData> data;
+};
+// Throws std::invalid_argument for a profile without a delta form (all but block, mutex).
+ProfileSnapshot snapshot_profile(std::string_view name);
+void write_profile_delta(const ProfileSnapshot& since, std::ostream& out);
 
 // A profile write_profile knows, for indexes such as /debug/pprof/.
 struct ProfileInfo {

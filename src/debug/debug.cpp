@@ -1,8 +1,11 @@
 // gort::debug: Go's net/http/pprof handlers (pprof.go: Index, Cmdline, Profile, handler.ServeHTTP)
 // and a page of scheduler counters, on gort's HTTP server. The HTML and the status codes
 // follow Go's so that tools and habits carry over; everything a page shows comes from
-// public APIs (gort::pprof, gort::sched_stats), so this layer sits on top of the others.
+// public APIs (gort::pprof, gort::trace, gort::sched_stats), so this layer sits on top of
+// the others. The one exception is /debug/pprof/symbol, which looks addresses up with
+// src/symbolize (pprof's own symbolizer has no public API).
 #include <cstdio>
+#include <cstdlib>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -12,6 +15,8 @@
 #include "gort/runtime.hpp"
 #include "gort/sync.hpp"
 #include "gort/time.hpp"
+#include "gort/trace.hpp"
+#include "symbolize/symbolizer.hpp"
 
 namespace gort::debug {
 
@@ -51,6 +56,31 @@ void serve_error(http::Response& w, int status, std::string_view txt) {
   http::error(w, status, txt);
 }
 
+double seconds_param(const http::Request& r, double fallback);
+
+// /debug/pprof/<name>?seconds=N: what the profile records in the next N seconds (Go's
+// serveDeltaProfile), for the cumulative profiles that have a delta form.
+void delta_profile_page(const std::string& name, int debug, const http::Request& r,
+                        http::Response& w) {
+  if (debug != 0) return serve_error(w, 400, "seconds and debug params are incompatible");
+  pprof::ProfileSnapshot before;
+  std::string unsupported;
+  try {
+    before = pprof::snapshot_profile(name);
+  } catch (const std::invalid_argument& e) {
+    unsupported = e.what();
+  }
+  if (!unsupported.empty()) return serve_error(w, 400, "profile type not supported for delta");
+  sleep(std::chrono::duration_cast<std::chrono::nanoseconds>(
+      std::chrono::duration<double>(seconds_param(r, 30))));
+  std::ostringstream out;
+  pprof::write_profile_delta(before, out);
+  w.headers.set("X-Content-Type-Options", "nosniff");
+  w.headers.set("Content-Type", "application/octet-stream");
+  w.headers.set("Content-Disposition", "attachment; filename=\"" + name + "-delta\"");
+  w.body = std::move(out).str();
+}
+
 // /debug/pprof/<name>?debug=N (Go's handler.ServeHTTP).
 void profile_page(const std::string& name, const http::Request& r, http::Response& w) {
   bool known = false;
@@ -64,6 +94,7 @@ void profile_page(const std::string& name, const http::Request& r, http::Respons
       debug = 0;  // Go: strconv.Atoi's error is ignored, 0 it is
     }
   }
+  if (r.query("seconds")) return delta_profile_page(name, debug, r, w);
   std::ostringstream out;
   std::string unsupported;
   try {
@@ -96,6 +127,8 @@ void index_page(const http::Request& r, http::Response& w) {
   }
   b += "<tr><td></td><td><a href='cmdline'>cmdline</a></td></tr>\n";
   b += "<tr><td></td><td><a href='profile'>profile</a></td></tr>\n";
+  b += "<tr><td></td><td><a href='symbol'>symbol</a></td></tr>\n";
+  b += "<tr><td></td><td><a href='trace'>trace</a></td></tr>\n";
   b += "</table>\n<a href=\"goroutine?debug=2\">full goroutine stack dump</a>\n<br>\n"
        "<a href=\"/debug/gort/sched\">scheduler counters</a>\n<br>\n<p>\nProfile "
        "Descriptions:\n<ul>\n";
@@ -133,6 +166,65 @@ void cpu_profile_page(const http::Request& r, http::Response& w) {
   w.headers.set("Content-Type", "application/octet-stream");
   w.headers.set("Content-Disposition", "attachment; filename=\"profile\"");
   w.body = std::move(out).str();
+}
+
+// ?seconds=N as Go's handlers read it: a number (fractions allowed for the trace), a
+// missing or non-positive value giving the default.
+double seconds_param(const http::Request& r, double fallback) {
+  auto q = r.query("seconds");
+  if (!q) return fallback;
+  char* end = nullptr;
+  const double v = std::strtod(q->c_str(), &end);
+  return end != q->c_str() && v > 0 ? v : fallback;
+}
+
+// Go's Trace: an execution trace of the next ?seconds=N (default 1). gort's trace is
+// Chrome Trace Event JSON (docs/design/trace.md): open it in https://ui.perfetto.dev.
+void trace_page(const http::Request& r, http::Response& w) {
+  const double seconds = seconds_param(r, 1);
+  std::ostringstream out;
+  std::string failure;
+  try {
+    trace::start(out);
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
+  if (!failure.empty()) return serve_error(w, 500, "Could not enable tracing: " + failure);
+  sleep(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(seconds)));
+  blocking([] { trace::stop(); });  // joins the trace's writer thread: not on a P
+  w.headers.set("X-Content-Type-Options", "nosniff");
+  w.headers.set("Content-Type", "application/json");
+  w.headers.set("Content-Disposition", "attachment; filename=\"trace.json\"");
+  w.body = std::move(out).str();
+}
+
+// Go's Symbol: GET answers "num_symbols: 1" (symbols are available); POST (or GET with a
+// query) takes addresses separated by '+' and answers one "0x<addr> <function>" line per
+// address it knows, as pprof's remote symbolizer expects.
+void symbol_page(const http::Request& r, http::Response& w) {
+  w.headers.set("X-Content-Type-Options", "nosniff");
+  w.headers.set("Content-Type", "text/plain; charset=utf-8");
+  std::string b = "num_symbols: 1\n";
+  const std::string_view in = r.method == "POST" ? std::string_view(r.body) : r.raw_query;
+  std::size_t pos = 0;
+  while (pos < in.size()) {
+    std::size_t end = in.find('+', pos);
+    if (end == std::string_view::npos) end = in.size();
+    const std::string word(in.substr(pos, end - pos));
+    pos = end + 1;
+    char* stop = nullptr;
+    const unsigned long long pc = std::strtoull(word.c_str(), &stop, 0);
+    if (stop == word.c_str() || *stop != '\0') continue;
+    symbolize::Symbol sym;
+    if (!symbolize::lookup(static_cast<std::uintptr_t>(pc), &sym) || sym.function.empty()) continue;
+    char addr[24];
+    std::snprintf(addr, sizeof addr, "%#llx ", pc);
+    b += addr;
+    b += sym.function;
+    b += '\n';
+  }
+  w.body = std::move(b);
 }
 
 // Go's Cmdline: the arguments separated by NULs.
@@ -246,6 +338,8 @@ void register_handlers(http::ServeMux& mux) {
   mux.handle(std::string(kPrefix), index_page);
   mux.handle("/debug/pprof/cmdline", cmdline_page);
   mux.handle("/debug/pprof/profile", cpu_profile_page);
+  mux.handle("/debug/pprof/trace", trace_page);
+  mux.handle("/debug/pprof/symbol", symbol_page);
   mux.handle("/debug/gort/sched", sched_page);
 }
 

@@ -43,6 +43,7 @@
 #include "os/os.hpp"
 #include "runtime/gc_hooks.hpp"
 #include "runtime/sched.hpp"
+#include "trace/hooks.hpp"
 
 namespace gort::gc::detail {
 
@@ -257,7 +258,9 @@ void run_cycle(bool forced) {
   t.forced = forced;
   t.sweep_term = os::nanotime();
   const std::int64_t cpu0 = thread_cpu_ns();
+  trace::detail::gc_phase_begin("sweep termination");
   finish_sweep();
+  trace::detail::gc_phase_end("sweep termination");
   t.heap0 = heap().live_bytes.load();
   const std::uint32_t cycle = g_cycle.load() + 1;
   g_cycle.store(cycle);
@@ -273,27 +276,33 @@ void run_cycle(bool forced) {
 
   const std::int64_t h0 = os::nanotime();
   g_mark_sweepgen.store(heap().pages.sweepgen());
+  trace::detail::stw_begin("mark start handshake");
   g_phase.store(kMark);
   runtime::gc_hooks::g_scan_cycle.store(cycle);
   handshake();
+  trace::detail::stw_end("mark start handshake");
   t.mark = os::nanotime();
   const std::int64_t pause1 = t.mark - h0;
 
   const std::int64_t mark_cpu0 = thread_cpu_ns();
   Marker mk;
   std::int64_t stack_bytes = 0;
+  trace::detail::gc_phase_begin("mark");
   mark_until_done(mk, &stack_bytes);
+  trace::detail::gc_phase_end("mark");
   prune_roots();
   t.mark_term = os::nanotime();
   t.mark_cpu = thread_cpu_ns() - mark_cpu0;
   t.heap1 = heap().live_bytes.load();
 
+  trace::detail::stw_begin("mark termination handshake");
   heap().pages.next_sweepgen();
   g_cache_epoch.fetch_add(1);
   runtime::gc_hooks::g_scan_cycle.store(0);
   g_phase.store(kOff);
   handshake();
   const std::int64_t black = flush_all_caches();
+  trace::detail::stw_end("mark termination handshake");
   t.end = os::nanotime();
   const std::int64_t pause2 = t.end - t.mark_term;
 
@@ -362,8 +371,10 @@ bool cycle_wanted() {
       g_running.store(true);
     }
     run_cycle(forced);
+    trace::detail::gc_phase_begin("sweep");
     while (sweep_one()) {
     }
+    trace::detail::gc_phase_end("sweep");
     {
       std::lock_guard l(g_mu());
       ++g_finished;

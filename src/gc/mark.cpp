@@ -79,7 +79,7 @@ enum StopState : std::uint32_t { kStopIdle, kStopRequested, kStopped, kStopRetry
 
 // Scans [lo, hi): words of another goroutine's stack, read while it may run (a racy read
 // the generation check makes harmless) and including ASan redzones, hence unsanitized.
-__attribute__((no_sanitize("address", "thread"))) void scan_words(
+__attribute__((no_sanitize("address", "thread"), noinline)) void scan_words(
     std::uintptr_t lo, std::uintptr_t hi, const std::function<void(std::uintptr_t)>& f) {
   const PageHeap& pages = heap().pages;
   lo = (lo + 7) & ~std::uintptr_t{7};
@@ -123,7 +123,7 @@ void set_scanned(runtime::G* gp, std::uint32_t cycle) {
 
 // gp->m, read while gp may move to another M: a stale answer only makes the stop request
 // miss (the handler checks m->curg), so the race is benign and hidden from TSan.
-__attribute__((no_sanitize("thread"))) runtime::M* m_of(const runtime::G* gp) {
+__attribute__((no_sanitize("thread"), noinline)) runtime::M* m_of(const runtime::G* gp) {
   return gp->m;
 }
 

@@ -137,6 +137,23 @@ void* reserve_lazy(std::size_t size) noexcept {
   return p;
 }
 
+void* map_huge_buffer() noexcept {
+  const int saved_errno = errno;
+  // Twice the size, then trim to an aligned window: THP needs 2 MiB alignment.
+  const std::size_t n = kHugeBufferSize;
+  void* raw = mmap(nullptr, 2 * n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) return nullptr;
+  const auto start = reinterpret_cast<std::uintptr_t>(raw);
+  const std::uintptr_t aligned = (start + n - 1) & ~(n - 1);
+  if (aligned > start) munmap(raw, aligned - start);
+  if (aligned + n < start + 2 * n)
+    munmap(reinterpret_cast<void*>(aligned + n), start + n - aligned);
+  void* p = reinterpret_cast<void*>(aligned);
+  madvise(p, n, MADV_HUGEPAGE);  // may fail (no THP support): then 4 KiB pages
+  errno = saved_errno;
+  return p;
+}
+
 void release(void* p, std::size_t size) noexcept {
   base::KeepErrno keep;
   munmap(p, size);
@@ -263,6 +280,32 @@ int interrupted_registers(const void* ucontext, std::uintptr_t* regs, int max,
 bool signal_thread(int tid) noexcept {
   base::KeepErrno keep;
   return syscall(SYS_tgkill, getpid(), tid, SIGURG) == 0;
+}
+
+namespace {
+QuitHandler g_quit_handler = nullptr;
+struct sigaction g_prev_quit;
+
+void on_quit(int /*sig*/) {
+  const int saved = errno;
+  if (g_quit_handler != nullptr) g_quit_handler();
+  errno = saved;
+}
+}  // namespace
+
+void install_quit_handler(QuitHandler handler) noexcept {
+  g_quit_handler = handler;
+  struct sigaction sa;
+  std::memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_quit;
+  sa.sa_flags = SA_RESTART | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGQUIT, &sa, &g_prev_quit);
+}
+
+void restore_quit_handler() noexcept {
+  sigaction(SIGQUIT, &g_prev_quit, nullptr);
+  g_quit_handler = nullptr;
 }
 
 AltStack::AltStack() noexcept {

@@ -23,12 +23,21 @@
 // Go's "goroutine running on other thread; stack unavailable". Each ends, as in Go, with
 // "created by <function>" and its location (the go statement), as Go prints it.
 // Hidden frames are the runtime's own (gort::runtime, gort::detail, this file, the switch
-// and trampoline), as Go hides runtime.* frames. Not yet: ", N minutes" for long waits (the
-// G does not record when it parked: a clock read on every park is not worth it).
+// and trampoline), as Go hides runtime.* frames.
+//
+// debug=0: profile.proto (gzipped) with sample type goroutine/count, one sample per
+// distinct stack (the debug=1 grouping); goroutines running on other threads, whose stacks
+// are not read, are counted under the synthetic frame "_Running".
+//
+// The threadcreate profile (Go's): the stack that created each M, in the same two forms
+// ("threadcreate profile: total N" and the same records; or threadcreate/count). Not yet: ", N
+// minutes" for long waits (the G does not record when it parked: a clock read on every park is not
+// worth it).
 #include <algorithm>
 #include <cstdio>
 #include <map>
 #include <ostream>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
@@ -37,6 +46,8 @@
 #include "gort/pprof.hpp"
 #include "gort/runtime.hpp"
 #include "pprof/contention_profile.hpp"
+#include "pprof/profile_builder.hpp"
+#include "runtime/mprof.hpp"
 #include "runtime/sched.hpp"
 #include "runtime/traceback.hpp"
 #include "symbolize/symbolizer.hpp"
@@ -209,17 +220,54 @@ std::vector<std::uintptr_t> grouping_key(const GoroutineTrace& t, SymbolCache& s
   return std::vector<std::uintptr_t>(first, t.pcs.end());
 }
 
-void write_grouped(std::ostream& out) {
-  const std::vector<GoroutineTrace> all = snapshot();
-  SymbolCache syms;
+// Go's printCountProfile: "<name> profile: total N", then identical stacks grouped, largest
+// group first.
+void write_count_text(std::string_view name, const std::vector<std::vector<std::uintptr_t>>& stacks,
+                      SymbolCache& syms, std::ostream& out) {
   std::map<std::vector<std::uintptr_t>, std::size_t> counts;
-  for (const GoroutineTrace& t : all) ++counts[grouping_key(t, syms)];
+  for (const auto& st : stacks) ++counts[st];
   std::vector<std::pair<std::vector<std::uintptr_t>, std::size_t>> groups(counts.begin(),
                                                                           counts.end());
   std::stable_sort(groups.begin(), groups.end(),
                    [](const auto& a, const auto& b) { return a.second > b.second; });
-  out << "goroutine profile: total " << all.size() << "\n";
+  out << name << " profile: total " << stacks.size() << "\n";
   for (const auto& [pcs, count] : groups) write_record(out, count, pcs, syms);
+}
+
+// The same counts as profile.proto: sample type <name>/count, one sample per stack (merged
+// by the builder); an empty stack is counted under the synthetic frame `unknown`.
+void write_count_proto(std::string_view name,
+                       const std::vector<std::vector<std::uintptr_t>>& stacks,
+                       std::string_view unknown, std::ostream& out) {
+  const std::string type(name);
+  detail::ProfileBuilder b({{type, "count"}}, {type, "count"}, 1);
+  const std::int64_t one = 1;
+  for (const auto& st : stacks) {
+    if (st.empty()) {
+      b.add_synthetic(unknown, {&one, 1}, nullptr);
+    } else {
+      b.add(st, {&one, 1}, nullptr, /*leaf_exact=*/false);
+    }
+  }
+  const std::string gz = detail::gzip(b.encode(0, 0));
+  out.write(gz.data(), static_cast<std::streamsize>(gz.size()));
+}
+
+void write_goroutine_counts(std::ostream& out, int debug) {
+  SymbolCache syms;
+  std::vector<std::vector<std::uintptr_t>> stacks;
+  for (const GoroutineTrace& t : snapshot()) stacks.push_back(grouping_key(t, syms));
+  if (debug > 0) return write_count_text("goroutine", stacks, syms, out);
+  write_count_proto("goroutine", stacks, "_Running", out);
+}
+
+void write_threadcreate(std::ostream& out, int debug) {
+  const auto stacks = runtime::thread_create_records(runtime::current_sched());
+  if (debug > 0) {
+    SymbolCache syms;
+    return write_count_text("threadcreate", stacks, syms, out);
+  }
+  write_count_proto("threadcreate", stacks, "_Unknown", out);
 }
 
 }  // namespace
@@ -227,15 +275,12 @@ void write_grouped(std::ostream& out) {
 void write_profile(std::string_view name, std::ostream& out, int debug) {
   if (name == "block" || name == "mutex")
     return detail::write_contention_profile(name == "mutex", out, debug);
+  if (name == "threadcreate") return write_threadcreate(out, debug);
   if (name != "goroutine")
     throw std::invalid_argument("gort::pprof: unknown profile \"" + std::string(name) +
-                                "\" (supported: block, goroutine, mutex)");
-  if (debug <= 0)
-    throw std::invalid_argument(
-        "gort::pprof: the goroutine profile with debug=0 (gzipped profile.proto) is not "
-        "implemented yet; use debug=1 or debug=2");
-  if (debug == 1) {
-    write_grouped(out);
+                                "\" (supported: block, goroutine, mutex, threadcreate)");
+  if (debug <= 1) {
+    write_goroutine_counts(out, debug);
   } else {
     write_all_stacks(out);
   }
@@ -250,7 +295,23 @@ std::vector<ProfileInfo> profiles() {
                   "export in the same format as an unrecovered panic."},
       ProfileInfo{"mutex", detail::contention_profile_count(true),
                   "Stack traces of holders of contended mutexes"},
+      ProfileInfo{"threadcreate",
+                  static_cast<std::int64_t>(
+                      runtime::thread_create_records(runtime::current_sched()).size()),
+                  "Stack traces that led to the creation of new OS threads"},
   };
 }
 
 }  // namespace gort::pprof
+
+namespace gort::runtime {
+
+// SIGQUIT's dump (sysmon.cpp): the debug=2 text, from sysmon's thread (no goroutine of
+// its own, so every goroutine is listed as seen from outside).
+void write_goroutine_dump(std::string& out) {
+  std::ostringstream text;
+  pprof::write_profile("goroutine", text, 2);
+  out += text.str();
+}
+
+}  // namespace gort::runtime

@@ -8,6 +8,8 @@
 //   3. Sched::gfree_lock (global free G list)
 //   4. StackArena::lock_ (slab list)
 //   5. Sched::allg_lock
+// Leaf locks, taken with any of the above held and holding nothing else: the contention
+// profile and threadcreate record locks (mprof.cpp).
 // Timers (timer.cpp) form a separate chain, taken with none of the above held and
 // holding nothing else: TimerCore::lock_, then TimerHeap::lock_.
 #pragma once

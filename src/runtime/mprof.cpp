@@ -126,4 +126,37 @@ std::vector<ContentionRecord> contention_records(ContentionKind kind) {
   return out;
 }
 
+// ---- threadcreate
+
+namespace {
+struct ThreadCreates {
+  Lock lock;
+  const Sched* sched GORT_GUARDED_BY(lock) = nullptr;  // the run the records belong to
+  std::vector<std::vector<std::uintptr_t>> stacks GORT_GUARDED_BY(lock);
+};
+ThreadCreates& thread_creates() {
+  static auto* t = new ThreadCreates();  // never destroyed, like the contention profiles
+  return *t;
+}
+}  // namespace
+
+void thread_create_event(const Sched* s) {
+  std::uintptr_t pcs[kMaxStack];
+  const int n = capture_stack(pcs, kMaxStack, 1);
+  ThreadCreates& t = thread_creates();
+  LockGuard l(t.lock);
+  if (t.sched != s) {  // a new run: Ms of earlier runs are gone
+    t.sched = s;
+    t.stacks.clear();
+  }
+  t.stacks.emplace_back(pcs, pcs + n);
+}
+
+std::vector<std::vector<std::uintptr_t>> thread_create_records(const Sched* s) {
+  ThreadCreates& t = thread_creates();
+  LockGuard l(t.lock);
+  if (t.sched != s) return {};
+  return t.stacks;
+}
+
 }  // namespace gort::runtime

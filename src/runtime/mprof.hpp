@@ -39,6 +39,14 @@ struct ContentionRecord {
 // A copy of the profile's records, as sampled (unscaled).
 std::vector<ContentionRecord> contention_records(ContentionKind kind);
 
+// The threadcreate profile: the stack that created each M of the running runtime (the
+// caller of the go statement, ready() or wakeup that started it; run()'s caller for M0).
+// Context: the creating thread, just before the M's thread starts. Rare: a lock is fine.
+struct Sched;
+void thread_create_event(const Sched* s);
+// The recorded stacks of runtime s's Ms, in creation order.
+std::vector<std::vector<std::uintptr_t>> thread_create_records(const Sched* s);
+
 // The calling goroutine's (or thread's) return addresses, innermost first, by walking frame
 // pointers within its stack; skips `skip` frames. Never faults.
 int capture_stack(std::uintptr_t* out, int max, int skip) noexcept;

@@ -43,6 +43,7 @@
 #include "os/os.hpp"
 #include "runtime/fiber_sanitizer.hpp"
 #include "runtime/sched.hpp"
+#include "trace/hooks.hpp"
 
 namespace gort::runtime {
 
@@ -316,6 +317,7 @@ int netpoll(Sched& /*s*/, std::int64_t delay_ns, G** out, int max) {
     if (evs[i].writable)
       if (G* g = unblock(pd, pd->wg, true)) out[k++] = g;
   }
+  for (int i = 0; i < k; ++i) trace::detail::netpoll_unblock(out[i]->id);
   return k;
 }
 

@@ -22,13 +22,17 @@
 #include "runtime/context.hpp"
 #include "runtime/fiber_sanitizer.hpp"
 #include "runtime/gc_hooks.hpp"
+#include "runtime/mprof.hpp"
 #include "runtime/netpoll.hpp"
 #include "runtime/sched.hpp"
+#include "trace/hooks.hpp"
 
 namespace gort::runtime {
 
 void install_fault_reporting() noexcept;  // fault.cpp
 void restore_fault_reporting() noexcept;
+void install_sigquit_dump() noexcept;  // sysmon.cpp
+void restore_sigquit_dump() noexcept;
 
 namespace {
 
@@ -67,6 +71,7 @@ void free_locals(G* gp) {
     gp->fn_heap = nullptr;
   }
   free_locals(gp);
+  trace::detail::go_end(gp->id);
   enter_runtime_to_switch(current_m());  // g0 takes the level over
   mcall(Action::kExit);
   base::fatal("runtime: dead goroutine resumed");
@@ -286,6 +291,7 @@ void spawn_commit(SpawnSlot slot, Closure* body) noexcept {
   } else {
     g_unowned_created.fetch_add(1, std::memory_order_relaxed);
   }
+  trace::detail::go_create(gp->id);
   make_runnable(s, gp, true);
 }
 
@@ -331,6 +337,7 @@ int run_main(Closure* body, const Options& opts) {
     set_current_sched(s);
     os::AltStack alt;
     start_m0(*s, &m0);
+    thread_create_event(s);  // M0, made by run()'s caller
     G* g1 = gfget(*s, m0.p);
     g1->is_main = true;
     g1->gopc = 0;
@@ -343,7 +350,9 @@ int run_main(Closure* body, const Options& opts) {
     bump(m0.p->counters.created);
     put_runnable_on(*s, m0.p, g1);
     std::thread sysmon([s] { sysmon_main(*s); });
+    install_sigquit_dump();
     schedule_loop(*s, &m0);
+    restore_sigquit_dump();
     s->sysmon_note.wakeup();  // exiting is set: sysmon returns
     sysmon.join();
     wait_for_threads(*s);

@@ -89,6 +89,7 @@
 #include "runtime/gc_hooks.hpp"
 #include "runtime/mprof.hpp"
 #include "runtime/netpoll.hpp"
+#include "trace/hooks.hpp"
 
 namespace gort::runtime {
 
@@ -111,6 +112,7 @@ G* execute(M* m, G* gp) {
   m->curg = gp;
   bump(p->schedtick);
   bump(p->counters.switches);
+  trace::detail::go_start(p->id, gp->id);
   san::asan_start_switch(&m->g0.asan_fake_stack, reinterpret_cast<void*>(gp->stack.lo),
                          gp->stack.hi - gp->stack.lo);
   san::tsan_switch_to(gp->tsan_fiber);
@@ -134,11 +136,13 @@ void acquirep(M* m, P* p) {
   p->m.store(m, std::memory_order_release);
   p->status.store(PStatus::kRunning, std::memory_order_relaxed);
   m->p = p;
+  trace::detail::proc_start(p->id);
 }
 
 P* releasep(M* m) {
   P* p = m->p;
   GORT_CHECK(p != nullptr && p->m.load(std::memory_order_relaxed) == m);
+  trace::detail::proc_stop(p->id);
   p->m.store(nullptr, std::memory_order_relaxed);
   p->status.store(PStatus::kIdle, std::memory_order_relaxed);
   m->p = nullptr;
@@ -350,6 +354,8 @@ void startm(Sched& s, P* p, bool spinning) {
   }
   if (fresh) {
     base::KeepErrno keep;  // often called on a goroutine (go(), ready()): see keep_errno.hpp
+    // The threadcreate profile (mprof.cpp).
+    thread_create_event(&s);
     std::thread(m_thread_main, &s, nm).detach();
   } else {
     s.thread_wakeups.fetch_add(1, std::memory_order_relaxed);
@@ -710,6 +716,7 @@ bool enter_blocking() {
   // No P (already in a blocking call, or preempted and not yet rescheduled): plain call.
   if (m->p == nullptr) return false;
   P* p = m->p;
+  trace::detail::syscall_enter(p->id, m->curg->id);
   m->oldp = p;
   p->m.store(nullptr, std::memory_order_relaxed);
   m->p = nullptr;
@@ -723,6 +730,7 @@ bool enter_blocking() {
 
 void exit_blocking() {
   M* m = current_m();
+  trace::detail::syscall_exit(m->curg->id);
   enter_runtime(m);
   P* p = std::exchange(m->oldp, nullptr);
   PStatus expect = PStatus::kSyscall;
@@ -730,10 +738,12 @@ void exit_blocking() {
     p->m.store(m, std::memory_order_release);  // see acquirep
     m->p = p;
     p->syscalltick.fetch_add(1, std::memory_order_relaxed);
+    trace::detail::go_running(p->id, m->curg->id);
     exit_runtime(m);
     return;  // fast path: nobody took it
   }
   m = reacquire_p(m);  // an idle P, or wait for one in the global queue (maybe on another M)
+  trace::detail::go_running(m->p->id, m->curg->id);
   exit_runtime(m);
 }
 
@@ -844,6 +854,7 @@ void ready(G* gp, bool next) {
   if (gp->status.load(std::memory_order_acquire) != GStatus::kWaiting)
     base::fatal("runtime: ready of a goroutine that is not waiting");
   gp->status.store(GStatus::kRunnable, std::memory_order_relaxed);
+  trace::detail::go_unblock(gp->id);
   M* m = current_m();
   if (m != nullptr) {
     make_runnable_on(*m->sched, m, gp, next);
@@ -931,6 +942,7 @@ GORT_ALWAYS_INLINE void switch_directly(M* m, P* p, G* gp, G* next) {
   gp->m = nullptr;
   gp->saved_errno = *m->errno_slot;
   m->pending_g = gp;
+  trace::detail::go_start(p->id, next->id);
   next->status.store(GStatus::kRunning, std::memory_order_relaxed);
   next->m = m;
   m->curg = next;
@@ -1030,6 +1042,7 @@ void park(detail::WaitReason why, ParkCommit commit, void* arg) {
   // completes the park: the commit step (which may release a lock the caller holds) runs
   // before this M waits for a P.
   enter_runtime_to_switch(m);
+  trace::detail::go_block(gp->id, static_cast<std::uint8_t>(why));
   if (!direct_park(m, gp, commit, arg)) mcall_on(m, Action::kPark, commit, arg);
   if (t0 != 0) {
     block_event(os::nanotime() - t0, 1);  // skips park's frame: the stack starts at our caller
@@ -1102,6 +1115,7 @@ void yield() {
     return;
   }
   enter_runtime_to_switch(m);  // closed where the goroutine resumes
+  trace::detail::go_sched(gp->id);
   if (!direct_yield(m, gp)) mcall_on(m, Action::kYield, nullptr, nullptr);
 }
 

@@ -80,17 +80,37 @@
 // (SchedStats::preemption_enabled).
 // Under TSan, which does not model membarrier, both sides use seq_cst instead.
 //
+// SIGQUIT: as in Go, the goroutine dump (debug=2's text) on stderr, then exit status 2.
+// The handler only sets a flag and wakes sysmon (both async-signal-safe); sysmon, a plain
+// thread that may lock and allocate, writes the dump. The text comes from the goroutine
+// profile (pprof/goroutine_profile.cpp: write_goroutine_dump), the one call from the
+// runtime up into pprof, so that the dump and the profile cannot drift apart.
+//
+// GODEBUG=schedtrace=N: every N ms sysmon prints Go's scheduler summary line to stderr
+// (schedtrace() below); its sleeps are then capped so the lines come on time.
+//
 // Invariant: sysmon touches a P only through atomics (status, m, schedtick, syscalltick,
 // the run queue size) and takes ownership of it only by winning the kSyscall -> kIdle CAS
 // (the P is then exactly as its M left it in enter_blocking()) or the handshake above
 // (the P is as its M left it at the end of its last runtime section).
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
 #include <vector>
+
+#include "base/fatal.hpp"
 
 #include "runtime/netpoll.hpp"
 #include "runtime/sched.hpp"
+#include "trace/hooks.hpp"
 
 namespace gort::runtime {
+
+// Appends every goroutine's stack in debug=2's text (pprof/goroutine_profile.cpp).
+// Context: any thread but a signal handler; allocates.
+void write_goroutine_dump(std::string& out);
 
 namespace {
 
@@ -139,6 +159,7 @@ bool retake_syscall(Sched& s, P* p, PObservation& o, std::int64_t now) {
   if (!p->status.compare_exchange_strong(expect, PStatus::kIdle, std::memory_order_acq_rel))
     return false;  // its M came back first
   s.sysmon_retakes.fetch_add(1, std::memory_order_relaxed);
+  trace::detail::proc_steal(p->id, -1);
   handoffp(s, p);
   return true;
 }
@@ -174,6 +195,7 @@ bool take_from_running(Sched& s, P* p) {
     return false;  // the M entered the runtime and kept its P
   }
   // p is ours: the M will not touch it again. Go's handoffp, as for a retaken syscall.
+  trace::detail::proc_steal(p->id, mp->id);
   p->m.store(nullptr, std::memory_order_relaxed);
   p->status.store(PStatus::kIdle, std::memory_order_relaxed);
   s.preemptions.fetch_add(1, std::memory_order_relaxed);
@@ -233,19 +255,90 @@ int poll_if_stale(Sched& s, std::int64_t now) {
   return n;
 }
 
+std::atomic<bool> g_quit_requested{false};
+
+// Context: signal handler (SIGQUIT).
+void on_sigquit() noexcept {
+  g_quit_requested.store(true, std::memory_order_relaxed);  // sysmon reads it after waking
+  if (Sched* s = current_sched()) s->sysmon_note.wakeup();
+}
+
+// Context: sysmon, after a SIGQUIT. Never returns.
+[[noreturn]] void quit_with_dump() {
+  std::string out = "SIGQUIT: quit\n\n";
+  write_goroutine_dump(out);
+  base::raw_write(out);
+  base::die();
+}
+
+// The schedtrace period from $GODEBUG (a comma-separated list of name=value, as in Go),
+// in nanoseconds; 0 if not asked for.
+std::int64_t schedtrace_period() {
+  const char* env = std::getenv("GODEBUG");
+  if (env == nullptr) return 0;
+  constexpr std::string_view kKey = "schedtrace=";
+  for (std::string_view rest = env; !rest.empty();) {
+    const std::size_t comma = rest.find(',');
+    const std::string_view item = rest.substr(0, comma);
+    rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+    if (item.substr(0, kKey.size()) != kKey) continue;
+    const long ms = std::strtol(std::string(item.substr(kKey.size())).c_str(), nullptr, 10);
+    return ms > 0 ? ms * 1'000'000 : 0;
+  }
+  return 0;
+}
+
+// Prints Go's schedtrace line (proc.go's schedtrace, detailed=false). threads counts the
+// Ms and sysmon, as Go's mcount() does; needspinning is always 0 (gort has no such flag).
+// Context: sysmon.
+void schedtrace(Sched& s, std::int64_t since_start_ns) {
+  int threads = 0, idle_threads = 0;
+  {
+    LockGuard l(s.lock);
+    threads = s.mcount + 1;
+    idle_threads = s.nmidle;
+  }
+  std::string line(160, '\0');
+  const int n =
+      std::snprintf(line.data(), line.size(),
+                    "SCHED %lldms: gomaxprocs=%d idleprocs=%d threads=%d spinningthreads=%d "
+                    "needspinning=0 idlethreads=%d runqueue=%d [",
+                    static_cast<long long>(since_start_ns / 1'000'000), s.gomaxprocs,
+                    s.npidle.load(std::memory_order_relaxed), threads,
+                    s.nmspinning.load(std::memory_order_relaxed), idle_threads,
+                    s.runq_size.load(std::memory_order_relaxed));
+  line.resize(static_cast<std::size_t>(std::max(n, 0)));
+  for (P* p : s.allp) {
+    if (p != s.allp.front()) line += ' ';
+    line += std::to_string(p->runq.size());
+  }
+  line += "]\n";
+  base::raw_write(line);
+}
+
 }  // namespace
 
 void sysmon_main(Sched& s) {
   std::vector<PObservation> seen(s.allp.size());
   int idle_ticks = 0;
   std::int64_t delay = kMinDelayNs;
+  const std::int64_t start = os::nanotime();
+  const std::int64_t trace_period = schedtrace_period();
+  std::int64_t next_trace = start + trace_period;
   while (!s.exiting.load(std::memory_order_acquire)) {
-    s.sysmon_sleeping_long.store(delay > kMinDelayNs, std::memory_order_relaxed);
-    const bool woken = s.sysmon_note.sleep_for(delay);
+    std::int64_t sleep = delay;
+    if (trace_period > 0) sleep = std::clamp<std::int64_t>(next_trace - os::nanotime(), 0, delay);
+    s.sysmon_sleeping_long.store(sleep > kMinDelayNs, std::memory_order_relaxed);
+    const bool woken = s.sysmon_note.sleep_for(sleep);
     s.sysmon_note.clear();
     s.sysmon_sleeping_long.store(false, std::memory_order_relaxed);
     if (s.exiting.load(std::memory_order_acquire)) break;
+    if (g_quit_requested.load(std::memory_order_relaxed)) quit_with_dump();
     const std::int64_t now = os::nanotime();
+    if (trace_period > 0 && now >= next_trace) {
+      schedtrace(s, now - start);
+      next_trace += trace_period * ((now - next_trace) / trace_period + 1);
+    }
     const int polled = poll_if_stale(s, now);
     if (retake(s, seen, now) > 0 || polled > 0 || woken) {
       idle_ticks = 0;  // busy: keep ticking fast
@@ -254,6 +347,15 @@ void sysmon_main(Sched& s) {
     }
     delay = idle_ticks <= kIdleTicksBeforeBackoff ? kMinDelayNs : std::min(delay * 2, kMaxDelayNs);
   }
+}
+
+void install_sigquit_dump() noexcept {
+  g_quit_requested.store(false, std::memory_order_relaxed);
+  os::install_quit_handler(on_sigquit);
+}
+
+void restore_sigquit_dump() noexcept {
+  os::restore_quit_handler();
 }
 
 }  // namespace gort::runtime

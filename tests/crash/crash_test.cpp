@@ -2,6 +2,8 @@
 // approach: run the failing program in a child and check its output).
 #include <gtest/gtest.h>
 
+#include <csignal>
+#include <sstream>
 #include <stdexcept>
 
 #include "gort/gort.hpp"
@@ -105,4 +107,38 @@ TEST(CrashSafe, NoDeadlockReportWhileWorkRemains) {
         }
       },
       gort::Options{.procs = 4});
+}
+
+namespace {
+__attribute__((noinline)) void wait_for_quit_signal(const gort::Chan<int>& never) {
+  never.recv();
+  asm volatile("" ::: "memory");  // keep this frame: no tail call
+}
+
+bool helper_parked() {
+  std::ostringstream out;
+  gort::pprof::write_profile("goroutine", out, 2);
+  return out.str().find("wait_for_quit_signal") != std::string::npos;  // walked: parked
+}
+}  // namespace
+
+// SIGQUIT prints every goroutine's stack (the debug=2 text) and exits with status 2, as Go.
+TEST_F(Crash, SigquitDumpsGoroutinesAndExits) {
+  EXPECT_EXIT(gort::run(
+                  [] {
+                    auto never = gort::make_chan<int>();
+                    auto started = gort::make_chan<int>();
+                    gort::go([=] {
+                      started.send(1);
+                      wait_for_quit_signal(never);
+                    });
+                    started.recv();
+                    while (!helper_parked()) gort::yield();
+                    ::raise(SIGQUIT);
+                    never.recv();  // parks main until sysmon writes the dump and exits
+                  },
+                  gort::Options{.procs = 2, .detect_deadlock = false}),
+              ::testing::ExitedWithCode(2),
+              "SIGQUIT: quit\n\ngoroutine [0-9]+ \\[(.|\n)*goroutine [0-9]+ \\[chan "
+              "receive\\]:\n[^\n]*wait_for_quit_signal");
 }

@@ -3,6 +3,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
+#include <cstdio>
 #include <string>
 
 #include "gort/gort.hpp"
@@ -85,9 +87,13 @@ TEST(DebugServer, UnknownAndUnsupportedProfiles) {
     auto r = fetch(addr, "/debug/pprof/nosuch?debug=1");
     EXPECT_EQ(r.status, 404);
     EXPECT_EQ(r.body, "Unknown profile\n");
-    r = fetch(addr, "/debug/pprof/goroutine");  // debug=0: the protobuf, not yet
-    EXPECT_EQ(r.status, 501);
-    EXPECT_NE(r.body.find("debug=0"), std::string::npos) << r.body;
+    r = fetch(addr, "/debug/pprof/goroutine");  // debug=0: a gzipped profile.proto
+    EXPECT_EQ(r.status, 200);
+    ASSERT_GE(r.body.size(), 2u);
+    EXPECT_EQ(static_cast<unsigned char>(r.body[0]), 0x1f);
+    r = fetch(addr, "/debug/pprof/threadcreate?debug=1");
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body.rfind("threadcreate profile: total ", 0), 0u) << r.body;
     r = fetch(addr, "/debug/pprof/mutex");  // debug=0: a gzipped profile.proto
     EXPECT_EQ(r.status, 200);
     EXPECT_TRUE(r.has("Content-Type: application/octet-stream")) << r.head;
@@ -113,5 +119,72 @@ TEST(DebugServer, SchedPageShowsTheCounters) {
     EXPECT_GE(std::stoul(r.body.substr(at + 22)), 10u) << r.body;
     EXPECT_NE(r.body.find("\nP    created"), std::string::npos) << r.body;
     EXPECT_NE(r.body.find("\n1    "), std::string::npos) << r.body;  // the second P's row
+  });
+}
+
+namespace {
+__attribute__((noinline)) void a_function_to_symbolize() {
+  asm volatile("" ::: "memory");
+}
+}  // namespace
+
+TEST(DebugServer, TraceServesTheJsonTraceOfTheNextSeconds) {
+  with_debug_server([](const std::string& addr) {
+    std::atomic<bool> quit{false};
+    gort::WaitGroup wg;
+    wg.add(1);
+    gort::go([&] {  // something to trace meanwhile
+      while (!quit.load()) gort::sleep(1ms);
+      wg.done();
+    });
+    auto r = fetch(addr, "/debug/pprof/trace?seconds=0.05");
+    quit = true;
+    wg.wait();
+    EXPECT_EQ(r.status, 200);
+    EXPECT_TRUE(r.has("Content-Type: application/json")) << r.head;
+    EXPECT_EQ(r.body.rfind("{\"displayTimeUnit\":\"ns\",\"traceEvents\":[", 0), 0u) << r.body;
+    EXPECT_NE(r.body.find("\"end\":\"block: sleep\""), std::string::npos);
+    EXPECT_EQ(r.body.substr(r.body.size() - 4), "\n]}\n");
+    EXPECT_FALSE(gort::trace::is_enabled());
+  });
+}
+
+TEST(DebugServer, SymbolAnswersGetAndPost) {
+  with_debug_server([](const std::string& addr) {
+    auto r = fetch(addr, "/debug/pprof/symbol");
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, "num_symbols: 1\n");
+    char pc[32];
+    std::snprintf(pc, sizeof pc, "%#llx",
+                  static_cast<unsigned long long>(
+                      reinterpret_cast<std::uintptr_t>(&a_function_to_symbolize)));
+    const std::string body = std::string(pc) + "+0x1+nonsense";
+    RawClient c(addr);
+    auto post = c.roundtrip("POST /debug/pprof/symbol HTTP/1.1\r\nHost: test\r\nContent-Length: " +
+                            std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
+    ASSERT_TRUE(post.has_value());
+    EXPECT_EQ(post->status, 200);
+    EXPECT_EQ(post->body.rfind("num_symbols: 1\n", 0), 0u) << post->body;
+    EXPECT_NE(post->body.find(std::string(pc) + " "), std::string::npos) << post->body;
+    EXPECT_NE(post->body.find("a_function_to_symbolize"), std::string::npos) << post->body;
+    EXPECT_EQ(post->body.find("nonsense"), std::string::npos) << post->body;
+    r = fetch(addr, "/debug/pprof/symbol?" + std::string(pc));  // GET with a query: the same
+    EXPECT_NE(r.body.find("a_function_to_symbolize"), std::string::npos) << r.body;
+  });
+}
+
+TEST(DebugServer, DeltaProfilesCoverOnlyTheWindow) {
+  with_debug_server([](const std::string& addr) {
+    gort::pprof::set_block_profile_rate(1);
+    auto r = fetch(addr, "/debug/pprof/block?seconds=0.05");
+    EXPECT_EQ(r.status, 200);
+    EXPECT_TRUE(r.has("Content-Disposition: attachment; filename=\"block-delta\"")) << r.head;
+    ASSERT_GE(r.body.size(), 2u);
+    EXPECT_EQ(static_cast<unsigned char>(r.body[0]), 0x1f);  // gzip
+    r = fetch(addr, "/debug/pprof/mutex?seconds=1&debug=1");
+    EXPECT_EQ(r.status, 400);
+    r = fetch(addr, "/debug/pprof/goroutine?seconds=1");
+    EXPECT_EQ(r.status, 400);
+    gort::pprof::set_block_profile_rate(0);
   });
 }

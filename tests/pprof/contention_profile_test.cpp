@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 
 #include "gort/gort.hpp"
@@ -131,6 +132,53 @@ TEST(ContentionProfile, MutexProfileShowsTheUnlockerWithTheWaitersDelay) {
   EXPECT_NE(top.find("unlock_after_holding"), std::string::npos) << top;
   EXPECT_NE(top.find("Type: delay"), std::string::npos) << top;
   std::filesystem::remove(path);
+}
+
+// Not identical to receive_the_slow_value, or GCC's identical code folding (-fipa-icf)
+// makes both one function.
+__attribute__((noinline)) int receive_before_the_snapshot(const gort::Chan<int>& c) {
+  return c.recv().value_or(-2);
+}
+
+// Delta profiles (?seconds=N): only what was recorded after the snapshot.
+TEST(ContentionProfile, DeltaHoldsOnlyWhatFollowsTheSnapshot) {
+  std::string proto;
+  gort::run([&] {
+    gort::pprof::set_block_profile_rate(1);
+    auto c = gort::make_chan<int>(0);
+    gort::go([c] {
+      gort::sleep(10ms);
+      c.send(1);
+      gort::sleep(10ms);
+      c.send(2);
+    });
+    EXPECT_EQ(receive_before_the_snapshot(c), 1);
+    const gort::pprof::ProfileSnapshot snap = gort::pprof::snapshot_profile("block");
+    EXPECT_EQ(receive_the_slow_value(c), 2);
+    gort::pprof::set_block_profile_rate(0);
+    std::ostringstream bin;
+    gort::pprof::write_profile_delta(snap, bin);
+    proto = bin.str();
+    EXPECT_THROW(gort::pprof::snapshot_profile("goroutine"), std::invalid_argument);
+  });
+  ASSERT_GT(proto.size(), 2u);
+  EXPECT_EQ(static_cast<unsigned char>(proto[0]), 0x1f);
+  if (std::system("go version >/dev/null 2>&1") != 0) GTEST_SKIP() << "no go tool pprof";
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("gort-block-delta-" + std::to_string(::getpid()) + ".pb.gz"))
+                               .string();
+  std::ofstream(path, std::ios::binary) << proto;
+  std::string top;
+  FILE* p = popen(
+      ("HOME=${HOME:-/tmp} GOCACHE=/tmp/gort-gocache go tool pprof -top " + path + " 2>&1").c_str(),
+      "r");
+  ASSERT_NE(p, nullptr);
+  char buf[4096];
+  while (std::fgets(buf, sizeof buf, p) != nullptr) top += buf;
+  pclose(p);
+  std::filesystem::remove(path);
+  EXPECT_NE(top.find("receive_the_slow_value"), std::string::npos) << top;
+  EXPECT_EQ(top.find("receive_before_the_snapshot"), std::string::npos) << top;
 }
 
 }  // namespace
