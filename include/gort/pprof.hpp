@@ -72,8 +72,15 @@ void set_block_profile_rate(int rate);
 // off. Returns the previous rate; a negative rate only reads it.
 int set_mutex_profile_fraction(int rate);
 
-// pprof.Lookup(name).WriteTo(out, debug). name: "goroutine", "block", "mutex" or
-// "threadcreate" (the stack that created each thread running goroutines).
+// runtime.MemProfileRate: the "heap" and "allocs" profiles sample about one allocation on
+// the collected heap (gort::gc) per rate bytes; 1 records every allocation, 0 none.
+// Default 512 KiB, as Go. Returns the previous rate. Set it before allocating, as in Go.
+int set_memprofile_rate(int rate);
+
+// pprof.Lookup(name).WriteTo(out, debug). name: "goroutine", "heap" (objects on the
+// collected heap that are live, with where they were allocated), "allocs" (the same
+// samples, all allocations shown by default), "block", "mutex" or "threadcreate" (the stack
+// that created each thread running goroutines).
 // debug: 0 for the gzipped profile.proto, 1 (and 2 for "goroutine") for Go's text forms.
 // Throws std::invalid_argument for an unknown profile, and gort::Panic outside gort::run
 // for "goroutine".

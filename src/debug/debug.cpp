@@ -11,6 +11,7 @@
 #include <string>
 
 #include "gort/debug.hpp"
+#include "gort/gc.hpp"
 #include "gort/pprof.hpp"
 #include "gort/runtime.hpp"
 #include "gort/sync.hpp"
@@ -95,6 +96,8 @@ void profile_page(const std::string& name, const http::Request& r, http::Respons
     }
   }
   if (r.query("seconds")) return delta_profile_page(name, debug, r, w);
+  if (auto gc = r.query("gc"); name == "heap" && gc && !gc->empty() && *gc != "0")
+    gc::collect();  // net/http/pprof's heap?gc=1: collect first
   std::ostringstream out;
   std::string unsupported;
   try {

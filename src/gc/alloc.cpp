@@ -18,6 +18,7 @@
 #include <new>
 
 #include "base/fatal.hpp"
+#include "gc/heapprof.hpp"
 #include "gc/internal.hpp"
 #include "gc/sanitizer.hpp"
 #include "runtime/sched.hpp"
@@ -133,8 +134,15 @@ bool refill(MCache* c, int sc) {
   return true;
 }
 
-// Mark assists: an allocation while marking adds to the thread's debt.
-void count_allocation(MutatorState* ms, std::size_t bytes, bool black) {
+// Heap profile sampling and mark assists, after an allocation (outside any section). Not
+// inlined, so that the sampled stack has a fixed shape: this, allocate, then the caller.
+__attribute__((noinline)) void count_allocation(MutatorState* ms, std::uintptr_t cell,
+                                                std::size_t bytes, bool black) {
+  ms->sample_countdown -= static_cast<std::int64_t>(bytes);
+  if (ms->sample_countdown < 0) [[unlikely]] {
+    sample_allocation(cell, bytes, 2);  // skips count_allocation and allocate
+    ms->sample_countdown = next_sample_distance();
+  }
   if (!black) return;
   ms->assist_debt += static_cast<std::int64_t>(bytes);
   if (ms->assist_debt > kAssistChunk) assist(ms);
@@ -174,7 +182,7 @@ void* allocate_large(std::size_t size, std::uint32_t type) {
   maybe_trigger(live);
   heap().large_mallocs.fetch_add(1, std::memory_order_relaxed);
   heap().large_bytes.fetch_add(bytes, std::memory_order_relaxed);
-  count_allocation(ms, bytes, black);
+  count_allocation(ms, s->base, bytes, black);
   return object_of_cell(s->base);
 }
 
@@ -292,7 +300,7 @@ void* allocate(std::size_t size, std::uint32_t type) {
     const bool refilled = cell != 0 || refill(c, sc);
     if (on_goroutine) runtime::exit_runtime(m);
     if (cell != 0) {
-      count_allocation(ms, size_classes().classes[sc].cell, black);
+      count_allocation(ms, cell, size_classes().classes[sc].cell, black);
       return object_of_cell(cell);
     }
     if (!refilled) {

@@ -55,6 +55,7 @@ inline constexpr std::size_t kMaxSmallCell = 32 * 1024;
 inline constexpr std::uint32_t kCountMask = (1u << 28) - 1;
 inline constexpr std::uint32_t kInRootLog = 1u << 28;     // listed in a root log (roots.cpp)
 inline constexpr std::uint32_t kHasFinalizer = 1u << 29;  // in the finalizer table
+inline constexpr std::uint32_t kSampled = 1u << 30;       // in the heap profile (heapprof.cpp)
 
 struct Header {
   std::atomic<std::uint32_t> type;  // detail::type_id of the object; 0: no type (abandoned)

@@ -95,6 +95,8 @@ struct MutatorState {
   std::atomic<std::int64_t> marked_bytes{0};  // bytes this thread's barriers marked
   // Bytes allocated during marking not yet paid for by assist work (owner only).
   std::int64_t assist_debt = 0;
+  // Bytes left to allocate before the next heap profile sample (owner only).
+  std::int64_t sample_countdown = 0;
   MCache* cache = nullptr;       // for allocation without a P (owner; flushed by the collector)
   MutatorState* next = nullptr;  // registry link (guarded by the registry lock)
   MutatorState* prev = nullptr;

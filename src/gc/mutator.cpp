@@ -28,6 +28,7 @@
 #include <sched.h>
 
 #include "base/fatal.hpp"
+#include "gc/heapprof.hpp"
 #include "gc/internal.hpp"
 #include "os/os.hpp"
 #include "runtime/fiber_sanitizer.hpp"
@@ -120,6 +121,7 @@ thread_local ThreadHolder t_holder;
 MutatorState* create_state() {
   auto* ms = new MutatorState();
   ms->cache = new_cache();
+  ms->sample_countdown = next_sample_distance();
   register_state(ms);
   // A thread that uses the heap from a thread_local destructor that runs after ours keeps
   // its state registered for good (a few hundred bytes per such thread).

@@ -13,6 +13,7 @@
 #include <bit>
 #include <thread>
 
+#include "gc/heapprof.hpp"
 #include "gc/internal.hpp"
 #include "gc/sanitizer.hpp"
 
@@ -30,6 +31,7 @@ bool free_cell(Span* s, std::uint32_t i, bool with_user_code) {
     const TypeInfo* t = type_info(h->type.load(std::memory_order_relaxed));
     if (t != nullptr && t->destroy != nullptr) t->destroy(object_of_cell(cell));
   }
+  if ((h->state.load(std::memory_order_relaxed) & kSampled) != 0) sampled_free(cell, s->cell);
   san::poison(reinterpret_cast<void*>(cell), s->cell);
   return true;
 }

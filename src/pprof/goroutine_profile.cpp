@@ -46,6 +46,7 @@
 #include "gort/pprof.hpp"
 #include "gort/runtime.hpp"
 #include "pprof/contention_profile.hpp"
+#include "pprof/heap_profile.hpp"
 #include "pprof/profile_builder.hpp"
 #include "runtime/mprof.hpp"
 #include "runtime/sched.hpp"
@@ -276,9 +277,12 @@ void write_profile(std::string_view name, std::ostream& out, int debug) {
   if (name == "block" || name == "mutex")
     return detail::write_contention_profile(name == "mutex", out, debug);
   if (name == "threadcreate") return write_threadcreate(out, debug);
+  if (name == "heap" || name == "allocs")
+    return detail::write_heap_profile(name == "allocs", out, debug);
   if (name != "goroutine")
     throw std::invalid_argument("gort::pprof: unknown profile \"" + std::string(name) +
-                                "\" (supported: block, goroutine, mutex, threadcreate)");
+                                "\" (supported: allocs, block, goroutine, heap, mutex, "
+                                "threadcreate)");
   if (debug <= 1) {
     write_goroutine_counts(out, debug);
   } else {
@@ -288,11 +292,16 @@ void write_profile(std::string_view name, std::ostream& out, int debug) {
 
 std::vector<ProfileInfo> profiles() {
   return {
+      ProfileInfo{"allocs", detail::heap_profile_count(),
+                  "A sampling of all past memory allocations on the collected heap"},
       ProfileInfo{"block", detail::contention_profile_count(false),
                   "Stack traces that led to blocking on synchronization primitives"},
       ProfileInfo{"goroutine", num_goroutine(),
                   "Stack traces of all current goroutines. Use debug=2 as a query parameter to "
                   "export in the same format as an unrecovered panic."},
+      ProfileInfo{"heap", detail::heap_profile_count(),
+                  "A sampling of memory allocations of live objects on the collected heap. You "
+                  "can specify the gc GET parameter to run GC before taking the heap sample."},
       ProfileInfo{"mutex", detail::contention_profile_count(true),
                   "Stack traces of holders of contended mutexes"},
       ProfileInfo{"threadcreate",

@@ -236,11 +236,13 @@ std::string ProfileBuilder::encode(std::int64_t time_nanos, std::int64_t duratio
   for (const std::string& fn : encoded_functions_) p.string(5, fn);
   const std::int64_t period_type = str(period_type_.type);
   const std::int64_t period_unit = str(period_type_.unit);
+  const std::int64_t default_type = default_sample_type_.empty() ? 0 : str(default_sample_type_);
   for (const std::string& s : strings_) p.string(6, s);
   p.int64(9, time_nanos);
   p.int64(10, duration_nanos);
   value_type(p, 11, period_type, period_unit);
   p.int64(12, period_);
+  if (default_type != 0) p.int64(14, default_type);
   return p.bytes();
 }
 

@@ -35,6 +35,8 @@ class ProfileBuilder {
   void add_synthetic(std::string_view function, std::span<const std::int64_t> values,
                      const LabelList* labels);
 
+  // The sample type pprof shows by default (otherwise the last one), e.g. "alloc_space".
+  void set_default_sample_type(std::string type) { default_sample_type_ = std::move(type); }
   // The encoded profile (not compressed).
   std::string encode(std::int64_t time_nanos, std::int64_t duration_nanos);
 
@@ -62,6 +64,7 @@ class ProfileBuilder {
   std::vector<ValueType> sample_types_;
   ValueType period_type_;
   std::int64_t period_;
+  std::string default_sample_type_;
   std::vector<std::string> strings_{""};
   std::unordered_map<std::string, std::int64_t> string_index_{{"", 0}};
   std::vector<Mapping> mappings_;

@@ -108,6 +108,17 @@ TEST(DebugServer, UnknownAndUnsupportedProfiles) {
   });
 }
 
+TEST(DebugServer, HeapWithGcCollectsFirst) {
+  with_debug_server([](const std::string& addr) {
+    const std::uint64_t before = gort::gc::stats().num_gc;
+    auto r = fetch(addr, "/debug/pprof/heap?gc=1&debug=1");
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body.rfind("heap profile: ", 0), 0u) << r.body;
+    EXPECT_GE(gort::gc::stats().num_gc, before + 1);
+    EXPECT_EQ(fetch(addr, "/debug/pprof/allocs").status, 200);
+  });
+}
+
 TEST(DebugServer, SchedPageShowsTheCounters) {
   with_debug_server([](const std::string& addr) {
     for (int i = 0; i < 10; ++i) gort::go([] {});

@@ -189,13 +189,15 @@ TEST(GoroutineProfile, UnsupportedFormsAreClearErrors) {
     std::ostringstream out;
     EXPECT_THROW(gort::pprof::write_profile("nosuch", out, 1), std::invalid_argument);
     const auto ps = gort::pprof::profiles();
-    ASSERT_EQ(ps.size(), 4u);
-    EXPECT_EQ(ps[0].name, "block");
-    EXPECT_EQ(ps[1].name, "goroutine");
-    EXPECT_GE(ps[1].count, 1);
-    EXPECT_EQ(ps[2].name, "mutex");
-    EXPECT_EQ(ps[3].name, "threadcreate");
-    EXPECT_GE(ps[3].count, 1);  // M0 at least
+    ASSERT_EQ(ps.size(), 6u);
+    EXPECT_EQ(ps[0].name, "allocs");
+    EXPECT_EQ(ps[1].name, "block");
+    EXPECT_EQ(ps[2].name, "goroutine");
+    EXPECT_GE(ps[2].count, 1);
+    EXPECT_EQ(ps[3].name, "heap");
+    EXPECT_EQ(ps[4].name, "mutex");
+    EXPECT_EQ(ps[5].name, "threadcreate");
+    EXPECT_GE(ps[5].count, 1);  // M0 at least
   });
   std::ostringstream out;
   EXPECT_THROW(gort::pprof::write_profile("goroutine", out, 2), gort::Panic);
