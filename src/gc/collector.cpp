@@ -440,7 +440,7 @@ void assist(MutatorState* ms) {
   // Past the goal (a soft memory limit, or a collector that fell behind): wait for the
   // cycle, helping with whatever work appears, as Go parks over-allocating goroutines on
   // its assist queue. Bounded, so that a stalled collector cannot stall the program.
-  for (int waits = 0; marking && waits < 250 &&
+  for (int waits = 0; marking && waits < 5000 &&
                       heap().live_bytes.load(std::memory_order_relaxed) >
                           g_pacer.goal.load(std::memory_order_relaxed);
        ++waits) {
