@@ -439,7 +439,8 @@ void assist(MutatorState* ms) {
       static_cast<double>(debt) * g_pacer.assist_ratio.load(std::memory_order_relaxed)));
   // Past the goal (a soft memory limit, or a collector that fell behind): wait for the
   // cycle, helping with whatever work appears, as Go parks over-allocating goroutines on
-  // its assist queue. Bounded, so that a stalled collector cannot stall the program.
+  // its assist queue. Bounded (100 ms), so that a stalled collector cannot stall the
+  // program.
   for (int waits = 0; marking && waits < 5000 &&
                       heap().live_bytes.load(std::memory_order_relaxed) >
                           g_pacer.goal.load(std::memory_order_relaxed);
