@@ -98,8 +98,8 @@ void unhold(const void* obj) noexcept;
 // A Ptr on a stack, at `where`, changed to obj: shades it while the collector marks if
 // `where` is another goroutine's stack (one the collector may have scanned already).
 void note_stack_store(const void* where, const void* obj) noexcept;
-// Member assignment with the write barrier.
-void store_member(std::atomic<const void*>* slot, const void* obj) noexcept;
+// Member assignment with the write barrier (slot is accessed through std::atomic_ref).
+void store_member(const void** slot, const void* obj) noexcept;
 
 void set_finalizer(const void* obj, std::function<void(void*)> fn);
 }  // namespace detail
@@ -213,13 +213,21 @@ class Ptr {
 };
 
 // A reference stored inside a collected object, traced through the object's trace().
+// The pointer is accessed only atomically (std::atomic_ref), even when a Member is
+// constructed: the collector may trace an object whose constructor is still running.
 template <class T>
 class Member {
  public:
-  Member() noexcept = default;
-  Member(std::nullptr_t) noexcept {}                  // NOLINT(google-explicit-constructor)
-  Member(const Ptr<T>& p) noexcept { set(p.get()); }  // NOLINT(google-explicit-constructor)
-  Member(const Member& o) noexcept { set(o.get()); }
+  Member() noexcept { init(); }
+  Member(std::nullptr_t) noexcept { init(); }  // NOLINT(google-explicit-constructor)
+  Member(const Ptr<T>& p) noexcept {           // NOLINT(google-explicit-constructor)
+    init();
+    set(p.get());
+  }
+  Member(const Member& o) noexcept {
+    init();
+    set(o.get());
+  }
   ~Member() = default;
 
   Member& operator=(const Ptr<T>& p) noexcept {
@@ -235,23 +243,26 @@ class Member {
     return *this;
   }
 
-  // Atomic, because the collector reads Members while the program runs. Acquire (pairs
-  // with the release in store_member): an object reached through a Member is seen fully
-  // constructed, even when another goroutine stored it without other synchronisation.
-  // Both are plain moves on x86.
-  T* get() const noexcept {
-    return static_cast<T*>(const_cast<void*>(slot_.load(std::memory_order_acquire)));
-  }
+  // Acquire (pairs with the release in store_member): an object reached through a Member
+  // is seen fully constructed, even when another goroutine stored it without other
+  // synchronisation. Both are plain moves on x86.
+  T* get() const noexcept { return static_cast<T*>(const_cast<void*>(raw())); }
   T* operator->() const noexcept { return get(); }
   T& operator*() const noexcept { return *get(); }
   explicit operator bool() const noexcept { return get() != nullptr; }
   friend bool operator==(const Member& a, const Member& b) noexcept { return a.get() == b.get(); }
   friend bool operator==(const Member& a, std::nullptr_t) noexcept { return a.get() == nullptr; }
-  const void* raw() const noexcept { return slot_.load(std::memory_order_relaxed); }
+  const void* raw() const noexcept {
+    return std::atomic_ref<const void*>(const_cast<const void*&>(slot_))
+        .load(std::memory_order_acquire);
+  }
 
  private:
+  void init() noexcept {
+    std::atomic_ref<const void*>(slot_).store(nullptr, std::memory_order_relaxed);
+  }
   void set(T* obj) noexcept { detail::store_member(&slot_, obj); }
-  std::atomic<const void*> slot_{nullptr};
+  alignas(std::atomic_ref<const void*>::required_alignment) const void* slot_;
 };
 
 // new(T) on the collected heap.

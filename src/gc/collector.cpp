@@ -189,8 +189,7 @@ std::string ms_text(std::int64_t ns) {
 }
 
 int current_procs() {
-  const int n = gort::gomaxprocs();
-  return n > 0 ? n : 1;
+  return runtime::gc_hooks::attached_procs();  // not gort::gomaxprocs(): run() may be ending
 }
 
 struct CycleTimes {

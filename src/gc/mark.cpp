@@ -79,7 +79,12 @@ enum StopState : std::uint32_t { kStopIdle, kStopRequested, kStopped, kStopRetry
 
 // Scans [lo, hi): words of another goroutine's stack, read while it may run (a racy read
 // the generation check makes harmless) and including ASan redzones, hence unsanitized.
-__attribute__((no_sanitize("address", "thread"), noinline)) void scan_words(
+#if defined(__clang__)
+__attribute__((no_sanitize("address", "thread"), noinline))
+#else
+__attribute__((no_sanitize("address", "thread"), noipa))
+#endif
+void scan_words(
     std::uintptr_t lo, std::uintptr_t hi, const std::function<void(std::uintptr_t)>& f) {
   const PageHeap& pages = heap().pages;
   lo = (lo + 7) & ~std::uintptr_t{7};
@@ -121,10 +126,20 @@ void set_scanned(runtime::G* gp, std::uint32_t cycle) {
                     std::memory_order_release);
 }
 
-// gp->m, read while gp may move to another M: a stale answer only makes the stop request
-// miss (the handler checks m->curg), so the race is benign and hidden from TSan.
-__attribute__((no_sanitize("thread"), noinline)) runtime::M* m_of(const runtime::G* gp) {
+// Fields of a goroutine read while it may run: a stale gp->m only makes the stop request
+// miss (the handler checks m->curg), a stale gp->sp fails the generation check. Benign
+// races, hidden from TSan; noipa keeps GCC from moving the load into the (instrumented)
+// caller.
+#if defined(__clang__)
+#define GORT_RACY_READ __attribute__((no_sanitize("thread"), noinline))
+#else
+#define GORT_RACY_READ __attribute__((no_sanitize("thread"), noipa))
+#endif
+GORT_RACY_READ runtime::M* m_of(const runtime::G* gp) {
   return gp->m;
+}
+GORT_RACY_READ std::uintptr_t sp_of(const runtime::G* gp) {
+  return reinterpret_cast<std::uintptr_t>(gp->sp);
 }
 
 // Stops the running gp on its M, scans its stack, resumes it. False: try again later.
@@ -167,7 +182,7 @@ bool scan_running(Marker& mk, runtime::G* gp, std::uint32_t cycle, std::int64_t*
 // Scans a goroutine that is not running; false if it ran meanwhile (retry).
 bool scan_stopped(Marker& mk, runtime::G* gp, std::uint64_t w, std::uint32_t cycle,
                   std::int64_t* bytes) {
-  const auto sp = reinterpret_cast<std::uintptr_t>(gp->sp);
+  const std::uintptr_t sp = sp_of(gp);
   if (sp <= gp->stack.lo || sp > gp->stack.hi) return false;  // a switch in progress
   mk.scan_range(sp, gp->stack.hi);
   *bytes += static_cast<std::int64_t>(gp->stack.hi - sp);
@@ -374,6 +389,11 @@ void self_scan(G* gp) noexcept {
   gc::detail::g_stack_bytes.fetch_add(static_cast<std::int64_t>(gp->stack.hi - sp),
                                       std::memory_order_relaxed);
   set_scanned(gp, cycle);
+}
+
+int attached_procs() {
+  LockGuard l(gc::detail::g_sched_lock);
+  return gc::detail::g_sched != nullptr ? gc::detail::g_sched->gomaxprocs : 1;
 }
 
 void attach(Sched* s) {

@@ -154,14 +154,15 @@ void note_stack_store(const void* where, const void* obj) noexcept {
   if (current_phase() == kMark) barrier_shade(ms, obj);
 }
 
-void store_member(std::atomic<const void*>* slot, const void* obj) noexcept {
+void store_member(const void** slot, const void* obj) noexcept {
+  std::atomic_ref<const void*> ref(*slot);
   MutatorState* ms = mutator();
   enter_busy(ms);
   if (current_phase() == kMark) [[unlikely]] {
-    if (const void* old = slot->load(std::memory_order_relaxed)) barrier_shade(ms, old);
+    if (const void* old = ref.load(std::memory_order_relaxed)) barrier_shade(ms, old);
     if (obj != nullptr) barrier_shade(ms, obj);
   }
-  slot->store(obj, std::memory_order_release);  // see Member::get
+  ref.store(obj, std::memory_order_release);  // see Member::get
   exit_busy(ms);
 }
 

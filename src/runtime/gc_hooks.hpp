@@ -60,5 +60,7 @@ inline void switched_out(G* gp) noexcept {
 // A runtime starts (its goroutine stacks become roots) and ends (its Ps' caches go back).
 void attach(Sched* s);
 void detach(Sched* s);
+// GOMAXPROCS of the attached runtime (1 if none), safe against its teardown.
+int attached_procs();
 
 }  // namespace gort::runtime::gc_hooks

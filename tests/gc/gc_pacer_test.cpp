@@ -74,8 +74,9 @@ TEST(GcPacer, MemoryLimitHoldsWithGogcOff) {
   gc::set_memory_limit(old_limit);
   gc::set_percent(old);
   EXPECT_GT(cycles, 0u);
-  // The limit is soft: the heap may overshoot by what is allocated while a cycle marks.
-  EXPECT_LT(max_alloc, 64u << 20) << "limit 48 MiB";
+  // The limit is soft: the heap may overshoot by what is allocated while a cycle marks
+  // (more under a sanitizer or a loaded machine). Without it the heap reaches 512 MiB.
+  EXPECT_LT(max_alloc, 72u << 20) << "limit 48 MiB";
 }
 
 TEST(GcPacer, GctraceLinesHaveGosFormat) {

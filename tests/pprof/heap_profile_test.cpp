@@ -69,7 +69,15 @@ TEST(HeapProfile, KnownAllocationsAtTheirSiteWithTheirBytes) {
   ASSERT_EQ(g_previous_rate, 512 * 1024);
   gort::run([] {
     std::vector<gc::Ptr<Kilo>> kept = keep_site_for_heap_test(300);
-    garbage_site_for_heap_test(500);
+    // In a goroutine that exits, so that no stale pointer on a live stack keeps a piece of
+    // the garbage (stacks are scanned conservatively).
+    gort::WaitGroup wg;
+    wg.add(1);
+    gort::go([&wg] {
+      garbage_site_for_heap_test(500);
+      wg.done();
+    });
+    wg.wait();
     gc::collect();  // the garbage is freed: out of the in-use columns
     std::ostringstream text;
     gort::pprof::write_profile("heap", text, 1);
