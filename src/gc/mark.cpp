@@ -370,21 +370,11 @@ void self_scan(G* gp) noexcept {
   setjmp(spilled);
   const auto sp = reinterpret_cast<std::uintptr_t>(&spilled);
   {
-    LockGuard l(ms->lock);
-    std::int64_t marked = 0;
-    scan_words(sp, gp->stack.hi, [&](std::uintptr_t w) {
-      std::size_t bytes = 0;
-      const std::uintptr_t cell = shade(w, &bytes);
-      marked += static_cast<std::int64_t>(bytes);
-      if (cell == 0) return;
-      if (ms->grey == nullptr) ms->grey = get_empty_buf();
-      if (ms->grey->full()) {
-        put_full_buf(ms->grey);
-        ms->grey = get_empty_buf();
-      }
-      ms->grey->cells[ms->grey->n++] = cell;
-    });
-    ms->marked_bytes.fetch_add(marked, std::memory_order_relaxed);
+    // Its greys go to the global list when it is destroyed, still inside the section, so
+    // the collector's termination check (a handshake, then a look) cannot miss them.
+    Marker mk;
+    mk.scan_range(sp, gp->stack.hi);
+    ms->marked_bytes.fetch_add(mk.marked_bytes, std::memory_order_relaxed);
   }
   gc::detail::g_stack_bytes.fetch_add(static_cast<std::int64_t>(gp->stack.hi - sp),
                                       std::memory_order_relaxed);
