@@ -2,6 +2,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 
@@ -46,6 +48,22 @@ inline long rss_kib() {
   while (std::getline(f, line))
     if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
   return -1;
+}
+
+// Runs a shell command; returns what it wrote on stdout (redirect stderr in cmd to see it).
+inline std::string run_command(const std::string& cmd) {
+  std::string out;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return out;
+  char buf[4096];
+  while (std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
+  pclose(p);
+  return out;
+}
+
+// Whether `go` (golang-go, for `go tool pprof`) is installed.
+inline bool have_go() {
+  return std::system("go version >/dev/null 2>&1") == 0;
 }
 
 // Context: goroutine. Yields until every other goroutine has exited. Goroutines still

@@ -17,7 +17,6 @@
 #include "pprof/contention_profile.hpp"
 #include "pprof/profile_builder.hpp"
 #include "runtime/mprof.hpp"
-#include "symbolize/symbolizer.hpp"
 
 namespace gort::pprof {
 
@@ -43,14 +42,7 @@ void write_text(const std::vector<runtime::ContentionRecord>& records, std::int6
         << static_cast<std::int64_t>(r.count * static_cast<double>(scale)) << " @";
     for (std::uintptr_t pc : r.stack) out << " 0x" << std::hex << pc << std::dec;
     out << "\n";
-    for (std::uintptr_t pc : r.stack) {
-      symbolize::Symbol sym;
-      const bool known = symbolize::lookup(pc - 1, &sym) && !sym.function.empty();
-      out << "#\t0x" << std::hex << pc - 1 << std::dec << "\t"
-          << (known ? sym.function : std::string("?"));
-      if (known) out << "+0x" << std::hex << sym.function_offset << std::dec;
-      out << "\n";
-    }
+    write_text_frames(r.stack, out);
     out << "\n";
   }
 }

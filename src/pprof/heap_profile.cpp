@@ -20,7 +20,6 @@
 #include "gort/pprof.hpp"
 #include "pprof/heap_profile.hpp"
 #include "pprof/profile_builder.hpp"
-#include "symbolize/symbolizer.hpp"
 
 namespace gort::pprof {
 
@@ -71,14 +70,7 @@ void write_text(const std::vector<gc::detail::HeapRecord>& records, std::int64_t
         << s.alloc_bytes << "] @";
     for (std::uintptr_t pc : r.stack) out << " 0x" << std::hex << pc << std::dec;
     out << "\n";
-    for (std::uintptr_t pc : r.stack) {
-      symbolize::Symbol sym;
-      const bool known = symbolize::lookup(pc - 1, &sym) && !sym.function.empty();
-      out << "#\t0x" << std::hex << pc - 1 << std::dec << "\t"
-          << (known ? sym.function : std::string("?"));
-      if (known) out << "+0x" << std::hex << sym.function_offset << std::dec;
-      out << "\n";
-    }
+    write_text_frames(r.stack, out);
     out << "\n";
   }
   const gc::Stats st = gc::stats();

@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <ostream>
 #include <sstream>
 #include <stdexcept>
 
@@ -244,6 +245,17 @@ std::string ProfileBuilder::encode(std::int64_t time_nanos, std::int64_t duratio
   p.int64(12, period_);
   if (default_type != 0) p.int64(14, default_type);
   return p.bytes();
+}
+
+void write_text_frames(std::span<const std::uintptr_t> stack, std::ostream& out) {
+  for (std::uintptr_t pc : stack) {
+    symbolize::Symbol sym;
+    const bool known = symbolize::lookup(pc - 1, &sym) && !sym.function.empty();
+    out << "#\t0x" << std::hex << pc - 1 << std::dec << "\t"
+        << (known ? sym.function : std::string("?"));
+    if (known) out << "+0x" << std::hex << sym.function_offset << std::dec;
+    out << "\n";
+  }
 }
 
 #if !GORT_HAVE_ZLIB

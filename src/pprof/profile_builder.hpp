@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <iosfwd>
 #include <map>
 #include <span>
 #include <string>
@@ -76,6 +77,10 @@ class ProfileBuilder {
   std::vector<std::string> encoded_functions_;
   std::unordered_map<std::string, std::uint64_t> synthetic_ids_;
 };
+
+// The "#\t0x<pc>\t<function>+0x<offset>" lines Go's text profiles print under each record,
+// one per return address of stack (symbolized at pc - 1, the call).
+void write_text_frames(std::span<const std::uintptr_t> stack, std::ostream& out);
 
 // gzip (RFC 1952) of data, as pprof expects.
 std::string gzip(std::string_view data);

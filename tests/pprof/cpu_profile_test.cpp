@@ -22,6 +22,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
+using gort::test::have_go;
+using gort::test::run_command;
+
 std::atomic<std::uint64_t> g_sink{0};
 // The same loop, twice as long in hot_double (~25 ms against ~12 ms: far longer than the
 // sampling period, so the alternation cannot alias with it); noinline so the samples land
@@ -42,20 +45,6 @@ __attribute__((noinline)) void hot_single() {
     asm volatile("" : "+r"(x));
   }
   g_sink.fetch_add(x, std::memory_order_relaxed);
-}
-
-std::string run_command(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return out;
-  std::array<char, 4096> buf{};
-  while (std::fgets(buf.data(), buf.size(), p) != nullptr) out += buf.data();
-  pclose(p);
-  return out;
-}
-
-bool have_go() {
-  return std::system("go version >/dev/null 2>&1") == 0;
 }
 
 std::string pprof_top(const std::string& file, const std::string& extra = "") {

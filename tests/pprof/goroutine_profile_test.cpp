@@ -248,19 +248,8 @@ TEST(GoroutineProfile, DumpsWhileGoroutinesSwitch) {
 
 namespace {
 
-std::string run_command(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return out;
-  char buf[4096];
-  while (std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
-  pclose(p);
-  return out;
-}
-
-bool have_go() {
-  return std::system("go version >/dev/null 2>&1") == 0;
-}
+using gort::test::have_go;
+using gort::test::run_command;
 
 // `go tool pprof -top` of a profile written by write_profile(name, debug=0).
 std::string pprof_top_of(const std::string& name) {

@@ -13,6 +13,7 @@
 
 #include "gort/gc.hpp"
 #include "gort/gort.hpp"
+#include "test_util.hpp"
 
 namespace gc = gort::gc;
 
@@ -53,16 +54,6 @@ std::array<long, 4> record_of(const std::string& text, const std::string& fn) {
   return {-1, -1, -1, -1};
 }
 
-std::string run_command(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return out;
-  std::array<char, 4096> buf{};
-  while (std::fgets(buf.data(), buf.size(), p) != nullptr) out += buf.data();
-  pclose(p);
-  return out;
-}
-
 }  // namespace
 
 TEST(HeapProfile, KnownAllocationsAtTheirSiteWithTheirBytes) {
@@ -95,7 +86,7 @@ TEST(HeapProfile, KnownAllocationsAtTheirSiteWithTheirBytes) {
 }
 
 TEST(HeapProfile, GoToolPprofReadsHeapAndAllocs) {
-  if (std::system("go version >/dev/null 2>&1") != 0) GTEST_SKIP() << "no go tool pprof";
+  if (!gort::test::have_go()) GTEST_SKIP() << "no go tool pprof";
   const std::string heap = ::testing::TempDir() + "gort-heap.pb.gz";
   const std::string allocs = ::testing::TempDir() + "gort-allocs.pb.gz";
   gort::run([&] {
@@ -108,10 +99,10 @@ TEST(HeapProfile, GoToolPprofReadsHeapAndAllocs) {
   });
   const std::string go =
       "HOME=${HOME:-/tmp} GOCACHE=/tmp/gort-gocache GOFLAGS= go tool pprof -top ";
-  const std::string inuse = run_command(go + heap + " 2>&1");
+  const std::string inuse = gort::test::run_command(go + heap + " 2>&1");
   EXPECT_NE(inuse.find("inuse_space"), std::string::npos) << inuse;  // the default for heap
   EXPECT_NE(inuse.find("keep_site_for_heap_test"), std::string::npos) << inuse;
-  const std::string all = run_command(go + allocs + " 2>&1");
+  const std::string all = gort::test::run_command(go + allocs + " 2>&1");
   EXPECT_NE(all.find("alloc_space"), std::string::npos) << all;  // the default for allocs
   EXPECT_NE(all.find("garbage_site_for_heap_test"), std::string::npos) << all;
 }
