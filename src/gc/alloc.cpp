@@ -119,7 +119,6 @@ std::uintptr_t take_cell(MCache* c, int sc, std::uint32_t type, bool dtor, bool 
 void uncache(Span* s) {
   const std::int64_t unused = static_cast<std::int64_t>(s->cells - s->alloc_count);
   heap().live_bytes.fetch_sub(unused * s->cell, std::memory_order_relaxed);
-  heap().live_objects.fetch_sub(unused, std::memory_order_relaxed);
   return_span(s);
 }
 
@@ -141,7 +140,6 @@ bool refill(MCache* c, int sc) {
   }
   c->spans[sc] = s;
   const std::int64_t fresh = static_cast<std::int64_t>(s->cells - s->alloc_count);
-  heap().live_objects.fetch_add(fresh, std::memory_order_relaxed);
   const std::int64_t live =
       heap().live_bytes.fetch_add(fresh * s->cell, std::memory_order_relaxed) + fresh * s->cell;
   maybe_trigger(live);
@@ -189,7 +187,6 @@ void* allocate_large(std::size_t size, std::uint32_t type) {
   }
   if (black) g_large_black_bytes.fetch_add(s->cell, std::memory_order_relaxed);
   return_span(s);
-  heap().live_objects.fetch_add(1, std::memory_order_relaxed);
   const std::int64_t live =
       heap().live_bytes.fetch_add(static_cast<std::int64_t>(bytes), std::memory_order_relaxed) +
       static_cast<std::int64_t>(bytes);

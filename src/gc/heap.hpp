@@ -115,8 +115,10 @@ struct Span {
   Span* next = nullptr;           // central list links (guarded by the list's lock)
   Span* prev = nullptr;
 
+  // Acquire: pairs with the allocator's publishing release, so a cell seen allocated has
+  // a valid header.
   bool allocated(std::uint32_t i) const {
-    return (alloc_bits[i / 64].load(std::memory_order_relaxed) >> (i % 64)) & 1;
+    return (alloc_bits[i / 64].load(std::memory_order_acquire) >> (i % 64)) & 1;
   }
   bool marked(std::uint32_t i) const {
     return (mark_bits[i / 64].load(std::memory_order_relaxed) >> (i % 64)) & 1;
@@ -232,7 +234,6 @@ struct Heap {
   // cache refill by the span's free bytes, shrinks when a cache returns unused cells, and
   // is reset to the marked bytes at the end of each cycle.
   std::atomic<std::int64_t> live_bytes{0};
-  std::atomic<std::int64_t> live_objects{0};
   // Large objects allocated (small ones are counted by their cache: MCache), and all
   // objects freed by sweeps.
   std::atomic<std::uint64_t> large_mallocs{0}, large_bytes{0};

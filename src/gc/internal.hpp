@@ -69,6 +69,10 @@ void put_empty_buf(WorkBuf* b);
 void put_full_buf(WorkBuf* b);
 WorkBuf* get_full_buf();
 bool have_full_bufs();
+// Appends cell to *buf (taking an empty buffer if null, publishing it when full).
+void push_grey(WorkBuf*& buf, std::uintptr_t cell);
+// Gives *buf back (to the full list if it holds work) and sets it null.
+void release_buf(WorkBuf*& buf);
 
 // Greys the object containing addr if it is an allocated, unmarked cell: sets its mark
 // bit and returns its cell (0 if nothing to do: not in the heap, free, already marked, or
@@ -215,7 +219,6 @@ class Marker final : public Visitor {
   Marker& operator=(const Marker&) = delete;
   void mark(const void* obj) override { grey_addr(reinterpret_cast<std::uintptr_t>(obj)); }
   void grey_addr(std::uintptr_t addr);
-  void grey_cell(std::uintptr_t cell);  // an already marked cell to scan
   // Scans grey objects until none is left or budget bytes were scanned; returns bytes.
   std::int64_t drain(std::int64_t budget);
   // Scans [lo, hi) conservatively.

@@ -84,13 +84,12 @@ __attribute__((no_sanitize("address", "thread"), noinline))
 #else
 __attribute__((no_sanitize("address", "thread"), noipa))
 #endif
-void scan_words(
-    std::uintptr_t lo, std::uintptr_t hi, const std::function<void(std::uintptr_t)>& f) {
+void scan_words(std::uintptr_t lo, std::uintptr_t hi, Marker& mk) {
   const PageHeap& pages = heap().pages;
   lo = (lo + 7) & ~std::uintptr_t{7};
   for (std::uintptr_t p = lo; p + 8 <= hi; p += 8) {
     const std::uintptr_t w = *reinterpret_cast<const std::uintptr_t*>(p);
-    if (pages.in_arena(w)) f(w);
+    if (pages.in_arena(w)) mk.grey_addr(w);
   }
 }
 
@@ -237,8 +236,7 @@ std::uintptr_t shade(std::uintptr_t addr, std::size_t* bytes) {
   if (s == nullptr || !marks_span(s)) return 0;
   const std::uint32_t i = s->index_of(addr);
   if (i >= s->cells) return 0;
-  // Acquire: pairs with publish()'s release, so the header read below is valid.
-  if (!((s->alloc_bits[i / 64].load(std::memory_order_acquire) >> (i % 64)) & 1)) return 0;
+  if (!s->allocated(i)) return 0;  // acquire: the header read below is valid
   if (!s->try_mark(i)) return 0;
   *bytes = s->cell;
   const std::uintptr_t cell = s->cell_addr(i);
@@ -254,30 +252,34 @@ Marker::~Marker() {
   flush();
 }
 
-void Marker::flush() {
-  if (buf_ == nullptr) return;
-  if (buf_->empty()) {
-    put_empty_buf(buf_);
-  } else {
-    put_full_buf(buf_);
+void push_grey(WorkBuf*& buf, std::uintptr_t cell) {
+  if (buf == nullptr) buf = get_empty_buf();
+  if (buf->full()) {
+    put_full_buf(buf);
+    buf = get_empty_buf();
   }
-  buf_ = nullptr;
+  buf->cells[buf->n++] = cell;
 }
 
-void Marker::grey_cell(std::uintptr_t cell) {
-  if (buf_ == nullptr) buf_ = get_empty_buf();
-  if (buf_->full()) {
-    put_full_buf(buf_);
-    buf_ = get_empty_buf();
+void release_buf(WorkBuf*& buf) {
+  if (buf == nullptr) return;
+  if (buf->empty()) {
+    put_empty_buf(buf);
+  } else {
+    put_full_buf(buf);
   }
-  buf_->cells[buf_->n++] = cell;
+  buf = nullptr;
+}
+
+void Marker::flush() {
+  release_buf(buf_);
 }
 
 void Marker::grey_addr(std::uintptr_t addr) {
   std::size_t bytes = 0;
   const std::uintptr_t cell = shade(addr, &bytes);
   marked_bytes += static_cast<std::int64_t>(bytes);
-  if (cell != 0) grey_cell(cell);
+  if (cell != 0) push_grey(buf_, cell);
 }
 
 void Marker::scan_object(std::uintptr_t cell) {
@@ -303,7 +305,7 @@ std::int64_t Marker::drain(std::int64_t budget) {
 }
 
 void Marker::scan_range(std::uintptr_t lo, std::uintptr_t hi) {
-  scan_words(lo, hi, [this](std::uintptr_t w) { grey_addr(w); });
+  scan_words(lo, hi, *this);
 }
 
 bool scan_goroutine_stacks(Marker& mk, std::int64_t* stack_bytes) {
@@ -334,11 +336,8 @@ bool collect_mutator_greys() {
   bool any = false;
   for_each_mutator([&any](MutatorState& ms) {
     runtime::LockGuard l(ms.lock);
-    if (ms.grey != nullptr && !ms.grey->empty()) {
-      put_full_buf(ms.grey);
-      ms.grey = nullptr;
-      any = true;
-    }
+    any = any || (ms.grey != nullptr && !ms.grey->empty());
+    release_buf(ms.grey);
   });
   return any;
 }

@@ -76,14 +76,7 @@ void register_state(MutatorState* ms) {
 void unregister_state(MutatorState* ms) {
   {
     runtime::LockGuard l(ms->lock);
-    if (ms->grey != nullptr) {
-      if (ms->grey->empty()) {
-        put_empty_buf(ms->grey);
-      } else {
-        put_full_buf(ms->grey);
-      }
-      ms->grey = nullptr;
-    }
+    release_buf(ms->grey);
   }
   if (ms->cache != nullptr) {
     runtime::LockGuard l(ms->cache->lock);
@@ -184,12 +177,7 @@ void barrier_shade(MutatorState* ms, const void* obj) noexcept {
     ms->marked_bytes.fetch_add(static_cast<std::int64_t>(bytes), std::memory_order_relaxed);
   if (cell == 0) return;
   runtime::LockGuard l(ms->lock);
-  if (ms->grey == nullptr) ms->grey = get_empty_buf();
-  if (ms->grey->full()) {
-    put_full_buf(ms->grey);
-    ms->grey = get_empty_buf();
-  }
-  ms->grey->cells[ms->grey->n++] = cell;
+  push_grey(ms->grey, cell);
 }
 
 }  // namespace gort::gc::detail

@@ -85,7 +85,6 @@ bool sweep_span(Span* s, bool with_user_code) {
   heap().frees.fetch_add(static_cast<std::uint64_t>(freed), std::memory_order_relaxed);
   heap().freed_bytes.fetch_add(static_cast<std::uint64_t>(freed) * s->cell,
                                std::memory_order_relaxed);
-  heap().live_objects.fetch_sub(freed, std::memory_order_relaxed);
   // Release: the bitmaps are rewritten before anyone sees the span swept.
   s->sweepgen.store(sg, std::memory_order_release);
   heap().pages.swept_one();
