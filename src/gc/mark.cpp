@@ -28,6 +28,7 @@
 // (the goroutine switched away, or is inside the allocator or a barrier). Under TSan,
 // signals are delivered at the next intercepted call, so a goroutine in a pure compute
 // loop is not scanned until it calls something; the collector keeps retrying.
+#include <algorithm>
 #include <csetjmp>
 #include <cstdio>
 #include <cstdlib>
@@ -142,9 +143,17 @@ GORT_RACY_READ std::uintptr_t sp_of(const runtime::G* gp) {
 }
 
 // Stops the running gp on its M, scans its stack, resumes it. False: try again later.
-bool scan_running(Marker& mk, runtime::G* gp, std::uint32_t cycle, std::int64_t* bytes) {
+bool scan_running(runtime::Sched& s, Marker& mk, runtime::G* gp, std::uint32_t cycle,
+                  std::int64_t* bytes) {
   runtime::M* m = m_of(gp);
-  if (m == nullptr || m->tid.load(std::memory_order_relaxed) == 0) return false;
+  if (m == nullptr) return false;
+  {
+    // The M was read racily: finding it in allm (under the lock it was added with) both
+    // checks it and orders its construction before our use of it.
+    runtime::LockGuard l(s.lock);
+    if (std::find(s.allm.begin(), s.allm.end(), m) == s.allm.end()) return false;
+  }
+  if (m->tid.load(std::memory_order_relaxed) == 0) return false;
   m->gc_stop_state.store(kStopRequested, std::memory_order_relaxed);
   m->gc_stop_target.store(gp, std::memory_order_release);
   if (!os::signal_thread(m->tid.load(std::memory_order_relaxed))) {
@@ -325,7 +334,7 @@ bool scan_goroutine_stacks(Marker& mk, std::int64_t* stack_bytes) {
     const std::uint64_t w = gp->gc_word.load(std::memory_order_acquire);
     if ((w >> runtime::gc_hooks::kCycleShift) == cycle) continue;
     const bool done = (w & runtime::gc_hooks::kRunning) != 0
-                          ? scan_running(mk, gp, cycle, stack_bytes)
+                          ? scan_running(*s, mk, gp, cycle, stack_bytes)
                           : scan_stopped(mk, gp, w, cycle, stack_bytes);
     all = all && done;
   }
