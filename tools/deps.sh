@@ -6,7 +6,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev
   clang-14 clang-format-14 clang-tidy-14 libclang-rt-14-dev
-  libboost-context1.81-dev libboost-fiber1.81-dev zlib1g-dev
+  libboost-context1.81-dev libboost-fiber1.81-dev zlib1g-dev libdw-dev
   libgc-dev time
   golang-go wrk
   g++-aarch64-linux-gnu qemu-user

@@ -1,6 +1,7 @@
 // The goroutine profile's text forms, byte for byte as Go's runtime/pprof writes them
 // where gort knows as much as Go (ids, states, wait reasons, return addresses, function
-// names), with "?:0" where it does not yet (file and line need DWARF).
+// names, and file:line and inlined frames where the module has DWARF), with "?:0" where
+// it does not (code built without -g).
 //
 // debug=1 (pprof.go, printCountProfile + printStackRecord):
 //   goroutine profile: total 3
@@ -136,10 +137,33 @@ void write_function(std::ostream& out, const std::string& fn) {
   }
 }
 
+// "file:line", or Go's "?:0" where the module has no DWARF for the pc.
+void write_position(std::ostream& out, const std::string& file, int line) {
+  if (file.empty()) {
+    out << "?:0";
+  } else {
+    out << file << ':' << line;
+  }
+}
+
 void write_location(std::ostream& out, std::uintptr_t pc, const symbolize::Symbol& s) {
-  out << "\n\t?:0 +";
+  out << "\n\t";
+  write_position(out, s.file, s.line);
+  out << " +";
   write_hex(out, s.function.empty() ? pc - 1 : s.function_offset);
   out << "\n";
+}
+
+// Functions inlined at the pc, innermost first, each as a frame of its own as in Go's
+// tracebacks (with a position but no pc offset: they have no frame).
+void write_inlined(std::ostream& out, const symbolize::Symbol& s) {
+  for (const symbolize::InlinedFrame& f : s.inlined) {
+    if (hidden(f.function)) continue;
+    write_function(out, display_name(f.function));
+    out << "\n\t";
+    write_position(out, f.file, f.line);
+    out << "\n";
+  }
 }
 
 // A demangled name without its final parameter list (and qualifiers after it):
@@ -171,6 +195,7 @@ void write_stack(std::ostream& out, const GoroutineTrace& t, SymbolCache& syms) 
     for (std::uintptr_t pc : t.pcs) {
       const symbolize::Symbol& s = syms.at(pc);
       if (hidden(s.function)) continue;
+      write_inlined(out, s);
       write_function(out, display_name(s.function));
       write_location(out, pc, s);
     }
@@ -201,12 +226,20 @@ void write_record(std::ostream& out, std::size_t count, const std::vector<std::u
   for (std::uintptr_t pc : pcs) {
     const symbolize::Symbol& s = syms.at(pc);
     if (hidden(s.function)) continue;
+    for (const symbolize::InlinedFrame& f : s.inlined) {
+      out << "#\t";
+      write_hex(out, pc - 1);
+      out << '\t' << display_name(f.function) << "+0x0\t";
+      write_position(out, f.file, f.line);
+      out << "\n";
+    }
     out << "#\t";
     write_hex(out, pc - 1);
     if (!s.function.empty()) {
       out << '\t' << display_name(s.function) << '+';
       write_hex(out, s.function_offset);
-      out << "\t?:0";
+      out << '\t';
+      write_position(out, s.file, s.line);
     }
     out << "\n";
   }

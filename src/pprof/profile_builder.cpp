@@ -1,7 +1,8 @@
 // Profile building and encoding (see profile_builder.hpp).
 //
 // Locations are per address and functions per (name, file); a location carries one line
-// entry naming its function (ELF symbols give no inlining or line numbers, so line is 0).
+// entry per function inlined at its address, innermost first, then the function they were
+// inlined into, each with file and line when the module has DWARF (else line is 0).
 // Samples with the same stack and label set are merged (values added), as pprof would.
 // Mappings come from /proc/self/maps (executable segments with a file) and build ids from
 // the PT_NOTE segments of the loaded objects (dl_iterate_phdr).
@@ -151,13 +152,21 @@ std::uint64_t ProfileBuilder::location_for(std::uintptr_t addr) {
   loc.uint64(3, addr);
   symbolize::Symbol sym;
   if (symbolize::lookup(addr, &sym) && !sym.function.empty()) {
-    ProtoWriter line;
-    line.uint64(1, function_for(sym.function, ""));
-    loc.message(4, line);
+    // Inlined functions first, the function they were inlined into last (profile.proto).
+    for (const symbolize::InlinedFrame& f : sym.inlined) add_line(loc, f.function, f.file, f.line);
+    add_line(loc, sym.function, sym.file, sym.line);
   }
   encoded_locations_.push_back(loc.bytes());
   location_ids_.emplace(addr, id);
   return id;
+}
+
+void ProfileBuilder::add_line(ProtoWriter& location, const std::string& function,
+                              const std::string& file, int line) {
+  ProtoWriter entry;
+  entry.uint64(1, function_for(function, file));
+  if (line > 0) entry.int64(2, line);
+  location.message(4, entry);
 }
 
 std::uint64_t ProfileBuilder::synthetic_location(std::string_view function) {
@@ -247,13 +256,28 @@ std::string ProfileBuilder::encode(std::int64_t time_nanos, std::int64_t duratio
   return p.bytes();
 }
 
+namespace {
+// Go's "\tfile:line\n" after a frame (without DWARF, nothing: the frame ends the line).
+void write_text_position(const std::string& file, int line, std::ostream& out) {
+  if (!file.empty()) out << "\t" << file << ':' << line;
+}
+}  // namespace
+
 void write_text_frames(std::span<const std::uintptr_t> stack, std::ostream& out) {
   for (std::uintptr_t pc : stack) {
     symbolize::Symbol sym;
     const bool known = symbolize::lookup(pc - 1, &sym) && !sym.function.empty();
+    for (const symbolize::InlinedFrame& f : sym.inlined) {
+      out << "#\t0x" << std::hex << pc - 1 << std::dec << "\t" << f.function << "+0x0";
+      write_text_position(f.file, f.line, out);
+      out << "\n";
+    }
     out << "#\t0x" << std::hex << pc - 1 << std::dec << "\t"
         << (known ? sym.function : std::string("?"));
-    if (known) out << "+0x" << std::hex << sym.function_offset << std::dec;
+    if (known) {
+      out << "+0x" << std::hex << sym.function_offset << std::dec;
+      write_text_position(sym.file, sym.line, out);
+    }
     out << "\n";
   }
 }

@@ -17,6 +17,7 @@
 
 namespace gort::pprof::detail {
 
+class ProtoWriter;
 using LabelList = std::vector<std::pair<std::string, std::string>>;
 
 class ProfileBuilder {
@@ -58,6 +59,8 @@ class ProfileBuilder {
   std::int64_t str(std::string_view s);
   std::uint64_t location_for(std::uintptr_t addr);
   std::uint64_t function_for(const std::string& name, const std::string& file);
+  void add_line(ProtoWriter& location, const std::string& function, const std::string& file,
+                int line);
   std::uint64_t synthetic_location(std::string_view function);
   const Mapping* mapping_for(std::uintptr_t addr) const;
   void load_mappings();

@@ -61,8 +61,21 @@ bool on_fault(void* addr) noexcept {
   base::die();
 }
 
-// Prints the calling thread's frames from the throw site down, Go-style: the function,
-// then "\t<module> +0x<offset>". Frames of the reporting machinery (this handler,
+// One frame: the function, then "\tfile:line" where the module has DWARF.
+void print_frame(const std::string& function, const std::string& file, int line) {
+  base::raw_write(function.empty() ? "?" : function);
+  base::raw_write("\n");
+  if (file.empty()) return;
+  base::raw_write("\t");
+  base::raw_write(file);
+  base::raw_write(":");
+  base::raw_write_uint(static_cast<std::uint64_t>(line));
+  base::raw_write("\n");
+}
+
+// Prints the calling thread's frames from the throw site down, Go-style: the function
+// (and the functions inlined into it, each with its file:line when known), then
+// "\t<module> +0x<offset>". Frames of the reporting machinery (this handler,
 // std::terminate, __cxa_throw) are skipped.
 void print_backtrace() {
   void* frames[64];
@@ -79,8 +92,9 @@ void print_backtrace() {
     const symbolize::Symbol& s = syms[static_cast<std::size_t>(i)];
     if (s.function.rfind("gort::runtime::", 0) == 0 || s.function == "gort_context_trampoline")
       continue;
-    base::raw_write(s.function.empty() ? "?" : s.function);
-    base::raw_write("\n\t");
+    for (const symbolize::InlinedFrame& f : s.inlined) print_frame(f.function, f.file, f.line);
+    print_frame(s.function, s.file, s.line);
+    base::raw_write("\t");
     base::raw_write(s.module.empty() ? "?" : s.module);
     base::raw_write(" +");
     write_hex(s.module_offset + 1);

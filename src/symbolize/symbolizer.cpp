@@ -15,6 +15,12 @@
 #include <mutex>
 #include <vector>
 
+#if GORT_HAVE_LIBDW
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwfl.h>
+#endif
+
 namespace gort::symbolize {
 
 namespace {
@@ -25,12 +31,117 @@ struct FunctionSym {
   std::string name;  // mangled
 };
 
+#if GORT_HAVE_LIBDW
+// One module's DWARF, opened with libdw at its load address (so lookups take runtime pcs).
+class DwarfModule {
+ public:
+  DwarfModule(const std::string& path, std::uintptr_t bias) {
+    static const Dwfl_Callbacks callbacks = {
+        .find_elf = nullptr,                             // dwfl_report_elf names the file
+        .find_debuginfo = dwfl_standard_find_debuginfo,  // .debug files by build id too
+        .section_address = dwfl_offline_section_address,
+        .debuginfo_path = nullptr,
+    };
+    dwfl_ = dwfl_begin(&callbacks);
+    if (dwfl_ == nullptr) return;
+    dwfl_report_begin(dwfl_);
+    module_ = dwfl_report_elf(dwfl_, path.c_str(), path.c_str(), -1, bias, false);
+    dwfl_report_end(dwfl_, nullptr, nullptr);
+  }
+  ~DwarfModule() {
+    if (dwfl_ != nullptr) dwfl_end(dwfl_);
+  }
+  DwarfModule(const DwarfModule&) = delete;
+  DwarfModule& operator=(const DwarfModule&) = delete;
+
+  // Fills sym's file, line and inlined frames for pc; leaves them empty without DWARF.
+  void lookup(std::uintptr_t pc, Symbol* sym) {
+    if (module_ == nullptr) return;
+    Dwfl_Line* row = dwfl_module_getsrc(module_, pc);
+    if (row == nullptr) return;
+    int line = 0;
+    const char* file = dwfl_lineinfo(row, nullptr, &line, nullptr, nullptr, nullptr);
+    sym->file = file != nullptr ? file : "";
+    sym->line = line;
+    Dwarf_Addr bias = 0;
+    Dwarf_Die* cu = dwfl_module_addrdie(module_, pc, &bias);
+    if (cu == nullptr) return;
+    Dwarf_Die* scopes = nullptr;
+    const int n = dwarf_getscopes(cu, pc - bias, &scopes);
+    // The innermost function instance holding pc. (Past it, dwarf_getscopes lists the
+    // scopes of the abstract definition, not the code's nesting.)
+    int innermost = 0;
+    while (innermost < n && !is_function(&scopes[innermost])) ++innermost;
+    if (innermost < n) add_inlined_chain(cu, &scopes[innermost], sym);
+    std::free(scopes);
+  }
+
+ private:
+  static bool is_function(Dwarf_Die* die) {
+    const int tag = dwarf_tag(die);
+    return tag == DW_TAG_inlined_subroutine || tag == DW_TAG_subprogram;
+  }
+
+  // Walks from the innermost function instance out through the instances it was inlined
+  // into: each inlined one runs at the current file:line and was called from its
+  // DW_AT_call_file:DW_AT_call_line, which becomes the position in its caller. The walk
+  // stops at the out-of-line function (the ELF symbol's), which keeps the last position.
+  void add_inlined_chain(Dwarf_Die* cu, Dwarf_Die* innermost, Symbol* sym) {
+    Dwarf_Die* chain = nullptr;
+    const int n = dwarf_getscopes_die(innermost, &chain);
+    for (int i = 0; i < n && dwarf_tag(&chain[i]) != DW_TAG_subprogram; ++i) {
+      if (dwarf_tag(&chain[i]) != DW_TAG_inlined_subroutine) continue;
+      sym->inlined.push_back({function_name(&chain[i]), sym->file, sym->line});
+      sym->file = call_file(cu, &chain[i]);
+      sym->line = static_cast<int>(attr_udata(&chain[i], DW_AT_call_line));
+    }
+    std::free(chain);
+  }
+
+  static Dwarf_Word attr_udata(Dwarf_Die* die, int name) {
+    Dwarf_Attribute attr;
+    Dwarf_Word value = 0;
+    if (dwarf_formudata(dwarf_attr(die, name, &attr), &value) != 0) return 0;
+    return value;
+  }
+
+  static std::string call_file(Dwarf_Die* cu, Dwarf_Die* inlined) {
+    Dwarf_Attribute attr;
+    Dwarf_Word index = 0;
+    if (dwarf_formudata(dwarf_attr(inlined, DW_AT_call_file, &attr), &index) != 0) return "";
+    Dwarf_Files* files = nullptr;
+    std::size_t count = 0;
+    if (dwarf_getsrcfiles(cu, &files, &count) != 0 || index >= count) return "";
+    const char* name = dwarf_filesrc(files, index, nullptr, nullptr);
+    return name != nullptr ? name : "";
+  }
+
+  // The demangled linkage name (qualified, with parameters, as the ELF symbols give it),
+  // following DW_AT_abstract_origin and DW_AT_specification; else the plain name.
+  static std::string function_name(Dwarf_Die* die) {
+    Dwarf_Attribute attr;
+    for (int name : {DW_AT_linkage_name, DW_AT_MIPS_linkage_name}) {
+      if (const char* mangled = dwarf_formstring(dwarf_attr_integrate(die, name, &attr)))
+        return demangle(mangled);
+    }
+    const char* plain = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_name, &attr));
+    return plain != nullptr ? plain : "?";
+  }
+
+  Dwfl* dwfl_ = nullptr;
+  Dwfl_Module* module_ = nullptr;
+};
+#endif
+
 struct Module {
   std::string path;
   std::uintptr_t bias = 0;  // dlpi_addr: runtime address = st_value + bias
   std::vector<std::pair<std::uintptr_t, std::uintptr_t>> ranges;  // runtime [lo, hi)
   bool loaded = false;
   std::vector<FunctionSym> functions;  // sorted by start
+#if GORT_HAVE_LIBDW
+  std::unique_ptr<DwarfModule> dwarf;  // opened with the symbols
+#endif
 };
 
 // Reads STT_FUNC symbols of one ELF64 file. Malformed files yield no symbols, never a crash:
@@ -98,6 +209,9 @@ class Registry {
     }
     if (!m->loaded) {
       m->functions = read_functions(m->path);
+#if GORT_HAVE_LIBDW
+      m->dwarf = std::make_unique<DwarfModule>(m->path, m->bias);
+#endif
       m->loaded = true;
     }
     sym->module = m->path;
@@ -114,6 +228,12 @@ class Registry {
         sym->function_offset = rel - it->start;
       }
     }
+    sym->file.clear();
+    sym->line = 0;
+    sym->inlined.clear();
+#if GORT_HAVE_LIBDW
+    m->dwarf->lookup(pc, sym);
+#endif
     return true;
   }
 

@@ -52,12 +52,19 @@ std::string header(std::uint64_t id, const std::string& state) {
 
 // Named frames the dump must show: noinline and noclone so they are real frames under
 // their own names, different bodies so identical-code folding keeps both.
+// Lines of the calls the goroutines block in (this file is built with -g: file:line from
+// DWARF must be in the dumps).
+int marker_recv_line = 0;
+int marker_group_line = 0;
+
 __attribute__((noinline, noclone)) void profile_marker_recv(gort::Chan<int> ch) {
+  marker_recv_line = __LINE__ + 1;
   (void)ch.recv();
   asm volatile("");  // not a tail call: the frame stays on the stack
 }
 
 __attribute__((noinline, noclone)) void profile_marker_group(gort::Chan<int> ch, int tag) {
+  marker_group_line = __LINE__ + 1;
   (void)ch.recv();
   asm volatile("" : : "r"(tag));
 }
@@ -116,8 +123,11 @@ TEST(GoroutineProfile, Debug2ShowsIdsStatesAndWaitReasons) {
         const std::size_t at = d.find(header(recv_id, "chan receive"));
         const std::size_t end = d.find("\n\n", at);
         const std::string block = d.substr(at, end - at);
-        EXPECT_NE(block.find("profile_marker_recv(gort::Chan<int>)\n\t?:0 +0x"), std::string::npos)
+        const std::string position =
+            "goroutine_profile_test.cpp:" + std::to_string(marker_recv_line) + " +0x";
+        EXPECT_NE(block.find("profile_marker_recv(gort::Chan<int>)\n\t/"), std::string::npos)
             << block;
+        EXPECT_NE(block.find(position), std::string::npos) << block;
         EXPECT_EQ(block.find("gort::runtime::"), std::string::npos) << block;  // hidden
         // Created by this test's body (the lambda holding the go statement).
         EXPECT_NE(block.find("\ncreated by GoroutineProfile_Debug2ShowsIdsStatesAndWaitReasons"),
@@ -252,15 +262,16 @@ using gort::test::have_go;
 using gort::test::run_command;
 
 // `go tool pprof -top` of a profile written by write_profile(name, debug=0).
-std::string pprof_top_of(const std::string& name) {
+std::string pprof_top_of(const std::string& name, const std::string& options = "") {
   std::ostringstream out;
   gort::pprof::write_profile(name, out, 0);
   const std::string path = (std::filesystem::temp_directory_path() /
                             ("gort_" + name + "_" + std::to_string(::getpid()) + ".pb.gz"))
                                .string();
   std::ofstream(path, std::ios::binary) << out.str();
-  const std::string top = run_command(
-      "HOME=${HOME:-/tmp} GOCACHE=/tmp/gort-gocache GOFLAGS= go tool pprof -top " + path + " 2>&1");
+  const std::string top =
+      run_command("HOME=${HOME:-/tmp} GOCACHE=/tmp/gort-gocache GOFLAGS= go tool pprof -top " +
+                  options + " " + path + " 2>&1");
   std::filesystem::remove(path);
   return top;
 }
@@ -292,6 +303,11 @@ TEST(GoroutineProfile, ProtoFormCountsGoroutinesPerStack) {
         }
         EXPECT_NE(top.find("Type: goroutine"), std::string::npos) << top;
         EXPECT_NE(top.find("profile_marker_group"), std::string::npos) << top;
+        // Source lines from DWARF, which pprof shows per line with -lines.
+        const std::string lines = pprof_top_of("goroutine", "-lines");
+        EXPECT_NE(lines.find("goroutine_profile_test.cpp:" + std::to_string(marker_group_line)),
+                  std::string::npos)
+            << lines;
         for (int i = 0; i < kN; ++i) ch.send(i);
         done.wait();
       },
