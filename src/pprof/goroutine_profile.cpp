@@ -36,6 +36,7 @@
 // worth it).
 #include <algorithm>
 #include <cstdio>
+#include <iomanip>
 #include <map>
 #include <ostream>
 #include <sstream>
@@ -215,14 +216,37 @@ void write_all_stacks(std::ostream& out) {
 
 // ---- debug=1
 
-void write_record(std::ostream& out, std::size_t count, const std::vector<std::uintptr_t>& pcs,
+// A stack to count, with the labels of its goroutine (interned: equal sets, equal pointers).
+struct CountedStack {
+  std::vector<std::uintptr_t> pcs;
+  const detail::LabelList* labels = nullptr;
+  auto operator<=>(const CountedStack&) const = default;
+};
+
+// Go's labelMap.String(): {"k1":"v1", "k2":"v2"}, sorted (interned lists are sorted).
+void write_labels(std::ostream& out, const detail::LabelList& labels) {
+  out << '{';
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    if (i > 0) out << ", ";
+    out << std::quoted(labels[i].first) << ':' << std::quoted(labels[i].second);
+  }
+  out << '}';
+}
+
+void write_record(std::ostream& out, std::size_t count, const CountedStack& stack,
                   SymbolCache& syms) {
+  const std::vector<std::uintptr_t>& pcs = stack.pcs;
   out << count << " @";
   for (std::uintptr_t pc : pcs) {
     out << ' ';
     write_hex(out, pc);
   }
   out << "\n";
+  if (stack.labels != nullptr) {
+    out << "# labels: ";
+    write_labels(out, *stack.labels);
+    out << "\n";
+  }
   for (std::uintptr_t pc : pcs) {
     const symbolize::Symbol& s = syms.at(pc);
     if (hidden(s.function)) continue;
@@ -254,33 +278,32 @@ std::vector<std::uintptr_t> grouping_key(const GoroutineTrace& t, SymbolCache& s
   return std::vector<std::uintptr_t>(first, t.pcs.end());
 }
 
-// Go's printCountProfile: "<name> profile: total N", then identical stacks grouped, largest
-// group first.
-void write_count_text(std::string_view name, const std::vector<std::vector<std::uintptr_t>>& stacks,
+// Go's printCountProfile: "<name> profile: total N", then identical stacks with identical
+// labels grouped, largest group first.
+void write_count_text(std::string_view name, const std::vector<CountedStack>& stacks,
                       SymbolCache& syms, std::ostream& out) {
-  std::map<std::vector<std::uintptr_t>, std::size_t> counts;
+  std::map<CountedStack, std::size_t> counts;
   for (const auto& st : stacks) ++counts[st];
-  std::vector<std::pair<std::vector<std::uintptr_t>, std::size_t>> groups(counts.begin(),
-                                                                          counts.end());
+  std::vector<std::pair<CountedStack, std::size_t>> groups(counts.begin(), counts.end());
   std::stable_sort(groups.begin(), groups.end(),
                    [](const auto& a, const auto& b) { return a.second > b.second; });
   out << name << " profile: total " << stacks.size() << "\n";
-  for (const auto& [pcs, count] : groups) write_record(out, count, pcs, syms);
+  for (const auto& [stack, count] : groups) write_record(out, count, stack, syms);
 }
 
-// The same counts as profile.proto: sample type <name>/count, one sample per stack (merged
-// by the builder); an empty stack is counted under the synthetic frame `unknown`.
-void write_count_proto(std::string_view name,
-                       const std::vector<std::vector<std::uintptr_t>>& stacks,
+// The same counts as profile.proto: sample type <name>/count, one sample per stack and
+// label set (merged by the builder); an empty stack is counted under the synthetic frame
+// `unknown`.
+void write_count_proto(std::string_view name, const std::vector<CountedStack>& stacks,
                        std::string_view unknown, std::ostream& out) {
   const std::string type(name);
   detail::ProfileBuilder b({{type, "count"}}, {type, "count"}, 1);
   const std::int64_t one = 1;
   for (const auto& st : stacks) {
-    if (st.empty()) {
-      b.add_synthetic(unknown, {&one, 1}, nullptr);
+    if (st.pcs.empty()) {
+      b.add_synthetic(unknown, {&one, 1}, st.labels);
     } else {
-      b.add(st, {&one, 1}, nullptr, /*leaf_exact=*/false);
+      b.add(st.pcs, {&one, 1}, st.labels, /*leaf_exact=*/false);
     }
   }
   const std::string gz = detail::gzip(b.encode(0, 0));
@@ -289,14 +312,17 @@ void write_count_proto(std::string_view name,
 
 void write_goroutine_counts(std::ostream& out, int debug) {
   SymbolCache syms;
-  std::vector<std::vector<std::uintptr_t>> stacks;
-  for (const GoroutineTrace& t : snapshot()) stacks.push_back(grouping_key(t, syms));
+  std::vector<CountedStack> stacks;
+  for (const GoroutineTrace& t : snapshot())
+    stacks.push_back({grouping_key(t, syms), static_cast<const detail::LabelList*>(t.labels)});
   if (debug > 0) return write_count_text("goroutine", stacks, syms, out);
   write_count_proto("goroutine", stacks, "_Running", out);
 }
 
 void write_threadcreate(std::ostream& out, int debug) {
-  const auto stacks = runtime::thread_create_records(runtime::current_sched());
+  std::vector<CountedStack> stacks;
+  for (auto& pcs : runtime::thread_create_records(runtime::current_sched()))
+    stacks.push_back({std::move(pcs), nullptr});
   if (debug > 0) {
     SymbolCache syms;
     return write_count_text("threadcreate", stacks, syms, out);

@@ -40,6 +40,7 @@ struct GView {
   Range stack;
   bool locked;
   std::uintptr_t gopc;
+  const void* labels;
 };
 
 GORT_UNINSTRUMENTED GView read_g(const G* gp) {
@@ -52,6 +53,7 @@ GORT_UNINSTRUMENTED GView read_g(const G* gp) {
   v.stack = Range{gp->stack.lo, gp->stack.hi};
   v.locked = gp->lockedm != nullptr;
   v.gopc = gp->gopc;
+  v.labels = gp->labels;
   std::atomic_signal_fence(std::memory_order_seq_cst);
   return v;
 }
@@ -80,6 +82,7 @@ bool trace_other(const G* gp, int max_frames, GoroutineTrace* out) {
     out->status = before.status;
     out->locked = before.locked;
     out->gopc = before.gopc;
+    out->labels = before.labels;
     out->waitreason =
         before.status == GStatus::kWaiting ? before.waitreason : detail::WaitReason::kNone;
     out->pcs.clear();
@@ -161,6 +164,7 @@ std::vector<GoroutineTrace> trace_goroutines(Sched& s, int max_frames) {
     t.is_current = true;
     t.locked = self->lockedm != nullptr;
     t.gopc = self->gopc;
+    t.labels = self->labels;
     t.frames_known = true;
     t.pcs = trace_self(max_frames);
     out.push_back(std::move(t));

@@ -42,6 +42,7 @@ struct GoroutineTrace {
   bool frames_known = false;        // false: running elsewhere, or it moved during the walk
   std::vector<std::uintptr_t> pcs;  // return addresses, innermost first
   std::uintptr_t gopc = 0;          // return address of the go statement; 0 for main
+  const void* labels = nullptr;     // its pprof labels (interned, never freed), or none
 };
 
 // Every live goroutine (runnable, running or waiting) in creation order of their G, the

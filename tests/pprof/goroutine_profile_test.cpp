@@ -348,3 +348,49 @@ TEST(ThreadCreateProfile, CountsEveryM) {
       },
       gort::Options{.procs = 2});
 }
+
+// Goroutine labels are on the goroutine profile too (Go's runtime_goroutineProfileWithLabels):
+// a "# labels:" line per group in debug=1, sample labels in the proto form.
+TEST(GoroutineProfile, CarriesGoroutineLabels) {
+  gort::run(
+      [] {
+        auto ch = gort::make_chan<int>();
+        gort::WaitGroup done;
+        done.add(3);
+        for (const char* role : {"alpha", "alpha", "beta"}) {
+          gort::pprof::do_with_labels({{"role", role}}, [&] {
+            gort::go([&, ch] {  // inherits the labels
+              profile_marker_group(ch, 1);
+              done.done();
+            });
+          });
+        }
+        const std::string text =
+            dump_until({"# labels: {\"role\":\"alpha\"}", "# labels: {\"role\":\"beta\"}"}, 1);
+        // Same stack, different labels: two groups, two and one.
+        EXPECT_NE(text.find("\n2 @"), std::string::npos) << text;
+        const std::size_t alpha = text.find("# labels: {\"role\":\"alpha\"}");
+        ASSERT_NE(alpha, std::string::npos) << text;
+        const std::size_t record = text.rfind('\n', alpha - 2) + 1;  // the "N @" line before
+        EXPECT_EQ(text.compare(record, 4, "2 @ "), 0) << text;
+        EXPECT_NE(text.find("# labels: {\"role\":\"beta\"}"), std::string::npos) << text;
+        if (have_go()) {
+          std::ostringstream out;
+          gort::pprof::write_profile("goroutine", out, 0);
+          const std::string path = (std::filesystem::temp_directory_path() /
+                                    ("gort_glabels_" + std::to_string(::getpid()) + ".pb.gz"))
+                                       .string();
+          std::ofstream(path, std::ios::binary) << out.str();
+          const std::string tags = run_command(
+              "HOME=${HOME:-/tmp} GOCACHE=/tmp/gort-gocache GOFLAGS= go tool pprof -tags " + path +
+              " 2>&1");
+          std::filesystem::remove(path);
+          EXPECT_NE(tags.find("role: Total 3"), std::string::npos) << tags;
+          EXPECT_NE(tags.find("2.0 (66.67%): alpha"), std::string::npos) << tags;
+          EXPECT_NE(tags.find("1.0 (33.33%): beta"), std::string::npos) << tags;
+        }
+        for (int i = 0; i < 3; ++i) ch.send(i);
+        done.wait();
+      },
+      gort::Options{.procs = 2});
+}
