@@ -21,7 +21,7 @@ using gort::bench::report_per_op;
 // wake-ups per round trip). Arg: procs.
 void BM_ChanPingPong(benchmark::State& state) {
   constexpr long kTrips = 10'000;
-  gort::run(
+  gort::bench::run(
       [&] {
         auto a = gort::make_chan<long>(), b = gort::make_chan<long>();
         gort::go([a, b] {
@@ -45,7 +45,7 @@ BENCHMARK(BM_ChanPingPong)->Arg(1)->Arg(2)->ArgName("procs")->UseRealTime();
 void BM_ChanBuffered(benchmark::State& state) {
   constexpr long kItems = 100'000;
   const int prod = static_cast<int>(state.range(0)), cons = static_cast<int>(state.range(1));
-  gort::run(
+  gort::bench::run(
       [&] {
         for (auto _ : state) {
           auto ch = gort::make_chan<long>(1024);
@@ -87,7 +87,7 @@ BENCHMARK(BM_ChanBuffered)
 // both are closed, nil-ing each closed channel (as Go does); 2 Ps. Per item received.
 void BM_Select2Chan(benchmark::State& state) {
   constexpr long kPerProducer = 10'000;
-  gort::run(
+  gort::bench::run(
       [&] {
         for (auto _ : state) {
           auto producer = [](gort::Chan<long> ch) {

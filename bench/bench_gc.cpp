@@ -37,7 +37,7 @@ struct Node {  // two references, as a binary-trees node
 template <std::size_t N>
 void BM_Alloc(benchmark::State& state) {
   constexpr long kBatch = 10'000;
-  gort::run([&] {
+  gort::bench::run([&] {
     for (auto _ : state) {
       for (long i = 0; i < kBatch; ++i) {
         gc::Ptr<Blob<N>> p = gc::make<Blob<N>>();
@@ -55,7 +55,7 @@ BENCHMARK(BM_Alloc<256>)->Name("BM_Alloc/256")->UseRealTime();
 // write barrier): one tree node per allocation, children linked as binary-trees does.
 void BM_AllocNode(benchmark::State& state) {
   constexpr long kBatch = 10'000;
-  gort::run([&] {
+  gort::bench::run([&] {
     for (auto _ : state) {
       gc::Ptr<Node> prev = gc::make<Node>();
       for (long i = 1; i < kBatch; ++i) {
@@ -75,7 +75,7 @@ BENCHMARK(BM_AllocNode)->UseRealTime();
 // alternate between two targets so each one changes the slot.
 void BM_MemberStore(benchmark::State& state) {
   constexpr long kStores = 10'000;
-  gort::run([&] {
+  gort::bench::run([&] {
     const int old_percent = gc::set_percent(-1);
     gc::Ptr<Node> holder = gc::make<Node>();
     gc::Ptr<Node> a = gc::make<Node>(), b = gc::make<Node>();
@@ -96,7 +96,7 @@ BENCHMARK(BM_MemberStore)->UseRealTime();
 // (the stack is scanned instead).
 void BM_PtrCopyStack(benchmark::State& state) {
   constexpr long kCopies = 10'000;
-  gort::run([&] {
+  gort::bench::run([&] {
     gc::Ptr<Node> p = gc::make<Node>();
     for (auto _ : state) {
       for (long i = 0; i < kCopies; ++i) {
@@ -114,7 +114,7 @@ BENCHMARK(BM_PtrCopyStack)->UseRealTime();
 // is reserved, so no reallocation is timed.
 void BM_PtrCopyVector(benchmark::State& state) {
   constexpr long kCopies = 10'000;
-  gort::run([&] {
+  gort::bench::run([&] {
     gc::Ptr<Node> p = gc::make<Node>();
     std::vector<gc::Ptr<Node>> v;
     v.reserve(kCopies);
@@ -132,7 +132,7 @@ BENCHMARK(BM_PtrCopyVector)->UseRealTime();
 // (10: 2,047 nodes, 32 KiB; 16: 131,071 nodes, 2 MiB).
 void BM_Collect(benchmark::State& state) {
   const auto depth = static_cast<int>(state.range(0));
-  gort::run([&] {
+  gort::bench::run([&] {
     struct Build {
       static gc::Ptr<Node> tree(int d) {
         gc::Ptr<Node> n = gc::make<Node>();

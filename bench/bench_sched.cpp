@@ -27,7 +27,7 @@ using gort::bench::report_per_op;
 void BM_SpawnJoin(benchmark::State& state) {
   const int procs = static_cast<int>(state.range(0));
   constexpr int kBatch = 10'000;
-  gort::run(
+  gort::bench::run(
       [&] {
         for (auto _ : state) {
           gort::WaitGroup wg;
@@ -46,7 +46,7 @@ BENCHMARK(BM_SpawnJoin)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillise
 // Two goroutines yielding to each other on one P: each yield is one switch.
 void BM_YieldPingPong(benchmark::State& state) {
   constexpr int kYields = 100'000;
-  gort::run(
+  gort::bench::run(
       [&] {
         for (auto _ : state) {
           gort::WaitGroup wg;

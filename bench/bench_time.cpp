@@ -20,7 +20,7 @@ using gort::bench::report_per_op;
 // and the P's heap lock, no firing. The cost every Context with a deadline pays.
 void BM_TimerResetStop(benchmark::State& state) {
   constexpr long kOps = 10'000;
-  gort::run(
+  gort::bench::run(
       [&] {
         gort::Timer t(1h);
         for (auto _ : state) {
@@ -38,7 +38,7 @@ BENCHMARK(BM_TimerResetStop)->UseRealTime();
 // The same with Arg(0) other timers pending in the heap (heap depth matters).
 void BM_TimerResetStopDeepHeap(benchmark::State& state) {
   constexpr long kOps = 10'000;
-  gort::run(
+  gort::bench::run(
       [&] {
         std::vector<gort::Timer> others;
         for (long i = 0; i < state.range(0); ++i)
@@ -61,7 +61,7 @@ BENCHMARK(BM_TimerResetStopDeepHeap)->Arg(1000)->Arg(100'000)->UseRealTime();
 // resume. The fixed cost of a sleep, without the sleeping.
 void BM_SleepMinimal(benchmark::State& state) {
   constexpr long kOps = 10'000;
-  gort::run(
+  gort::bench::run(
       [&] {
         for (auto _ : state)
           for (long i = 0; i < kOps; ++i) gort::sleep(1ns);
@@ -75,7 +75,7 @@ BENCHMARK(BM_SleepMinimal)->UseRealTime();
 // parent, close of the done channel, unregistration.
 void BM_ContextWithCancel(benchmark::State& state) {
   constexpr long kOps = 10'000;
-  gort::run(
+  gort::bench::run(
       [&] {
         auto [parent, cancel_parent] = gort::with_cancel(gort::background());
         for (auto _ : state) {
@@ -94,7 +94,7 @@ BENCHMARK(BM_ContextWithCancel)->UseRealTime();
 // with_timeout + cancel: the above plus arming and disarming the deadline timer.
 void BM_ContextWithTimeout(benchmark::State& state) {
   constexpr long kOps = 10'000;
-  gort::run(
+  gort::bench::run(
       [&] {
         for (auto _ : state) {
           for (long i = 0; i < kOps; ++i) {

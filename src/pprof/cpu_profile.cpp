@@ -3,8 +3,8 @@
 // Sampling. Each M gets a POSIX timer on its own thread CPU-time clock (timer_create with
 // SIGEV_THREAD_ID), so a thread is sampled in proportion to the CPU it burns and idle
 // threads cost nothing (Go 1.18+ does the same; setitimer's process-wide SIGPROF would
-// land on arbitrary threads). Ms started after the profile began get their timer from the
-// drain goroutine within one drain period.
+// land on arbitrary threads). Ms started after the profile began arm their own timer as
+// they start, and every M deletes its timer as it exits (runtime/mprof.hpp).
 //
 // The handler runs on the M's alternate signal stack and is async-signal-safe: no locks,
 // no allocation, no library unwinder (libunwind and libgcc take locks and can deadlock if
@@ -17,13 +17,14 @@
 // frame pointer (context.cpp), so every walk ends cleanly.
 //
 // Buffer. Samples go into a bounded lock-free MPSC ring (Vyukov's sequence-numbered slots;
-// producers are signal handlers on any M, the consumer is the drain goroutine). A full ring
+// producers are signal handlers on any M, the consumer is a drain thread that wakes every
+// 100 ms). A full ring
 // drops the sample and counts it; dropped samples appear as "_LostSamples" (Go's
 // runtime._LostExternalCode analogue) so the totals stay honest. The ring is allocated
 // once and never freed, so a handler still running while a profile stops cannot touch
 // freed memory.
 //
-// Writing. stop_cpu_profile() deletes the timers, lets the drain goroutine finish,
+// Writing. stop_cpu_profile() deletes the timers, stops the drain thread,
 // drains what is left, and builds profile.proto (profile_builder.cpp): symbolized then,
 // never in the handler.
 #include <signal.h>
@@ -32,24 +33,22 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <map>
 #include <mutex>
 #include <ostream>
-#include <set>
 #include <stdexcept>
+#include <thread>
 #include <tuple>
-#include <variant>
 #include <vector>
 
 #include "base/keep_errno.hpp"
-#include "gort/chan.hpp"
 #include "gort/pprof.hpp"
 #include "gort/runtime.hpp"
-#include "gort/select.hpp"
-#include "gort/time.hpp"
 #include "os/os.hpp"
 #include "pprof/profile_builder.hpp"
+#include "runtime/mprof.hpp"
 #include "runtime/sched.hpp"
 #include "runtime/traceback.hpp"
 
@@ -59,7 +58,8 @@ namespace {
 
 constexpr int kMaxFrames = 64;
 constexpr std::size_t kRingSlots = 4096;  // ~2 MiB: 40 s of 100 Hz samples on one M
-constexpr auto kDrainPeriod = std::chrono::milliseconds(20);
+// As Go's profileWriter. The ring holds 100 ms of samples from ~400 Ms at 100 Hz.
+constexpr auto kDrainPeriod = std::chrono::milliseconds(100);
 
 struct Record {
   std::atomic<std::uint64_t> seq{0};
@@ -190,6 +190,80 @@ struct Key {
   }
 };
 
+// Ms of the calling goroutine's runtime.
+std::vector<int> current_threads() {
+  std::vector<int> tids;
+  runtime::Sched* s = runtime::current_sched();
+  if (s == nullptr) return tids;
+  runtime::LockGuard l(s->lock);
+  for (runtime::M* m : s->allm) tids.push_back(m->tid.load(std::memory_order_relaxed));
+  return tids;
+}
+
+// The armed threads: one timer per M on its own CPU clock while a profile runs. Armed by
+// start() for the Ms that exist, by each new M itself when it starts (Go's
+// setThreadCPUProfiler), and deleted by stop() or by the M as it exits (a timer outlives
+// its thread otherwise). The lock is never destroyed: Ms exit during run()'s teardown.
+class ThreadTimers {
+ public:
+  // The rate is set before the Ms are listed: an M that starts meanwhile either arms
+  // itself (it saw the rate) or is listed with its tid (it set the tid before looking).
+  void start(int hz) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      hz_ = hz;
+    }
+    const std::vector<int> tids = current_threads();
+    std::lock_guard<std::mutex> l(mu_);
+    for (int tid : tids) arm(tid);
+  }
+  void stop() {
+    std::lock_guard<std::mutex> l(mu_);
+    hz_ = 0;
+    for (const auto& [tid, t] : timers_) timer_delete(t);
+    timers_.clear();
+  }
+  void thread_started(int tid) {
+    std::lock_guard<std::mutex> l(mu_);
+    arm(tid);
+  }
+  void thread_exiting(int tid) {
+    std::lock_guard<std::mutex> l(mu_);
+    if (const auto it = timers_.find(tid); it != timers_.end()) {
+      timer_delete(it->second);
+      timers_.erase(it);
+    }
+  }
+
+ private:
+  // Caller holds mu_. Nothing while no profile runs, or if tid is armed already.
+  void arm(int tid) {
+    if (hz_ == 0 || tid == 0 || timers_.count(tid) != 0) return;
+    sigevent sev{};
+    sev.sigev_notify = SIGEV_THREAD_ID;
+    sev.sigev_signo = SIGPROF;
+    sev._sigev_un._tid = tid;
+    timer_t t{};
+    if (timer_create(thread_cpu_clock(tid), &sev, &t) != 0) return;  // thread gone
+    const long period_ns = 1'000'000'000L / hz_;
+    itimerspec its{};
+    its.it_interval.tv_sec = period_ns / 1'000'000'000L;
+    its.it_interval.tv_nsec = period_ns % 1'000'000'000L;
+    its.it_value = its.it_interval;
+    timer_settime(t, 0, &its, nullptr);
+    timers_.emplace(tid, t);
+  }
+
+  std::mutex mu_;
+  int hz_ = 0;                     // guarded by mu_; 0: no profile
+  std::map<int, timer_t> timers_;  // guarded by mu_
+};
+
+ThreadTimers& thread_timers() {
+  static ThreadTimers* t = new ThreadTimers();  // never destroyed: see above
+  return *t;
+}
+
 class CpuProfile {
  public:
   CpuProfile(std::ostream& out, int hz) : out_(out), hz_(hz), start_(os::nanotime()) {}
@@ -199,36 +273,33 @@ class CpuProfile {
     drain();  // samples of an earlier profile still in flight
     install_handler();
     g_sampling.store(true, std::memory_order_release);
-    arm_new_threads();
-    stop_ = make_chan<std::monostate>(0);
-    done_ = make_chan<std::monostate>(0);
-    gort::go([this] { drain_loop(); });
+    thread_timers().start(hz_);
+    drainer_ = std::thread([this] { drain_loop(); });
   }
 
   void stop() {
+    g_sampling.store(false, std::memory_order_release);
+    thread_timers().stop();
     {
-      std::lock_guard<std::mutex> l(drain_mu_);
-      g_sampling.store(false, std::memory_order_release);
-      for (timer_t t : timers_) timer_delete(t);
-      timers_.clear();
+      std::lock_guard<std::mutex> l(stop_mu_);
+      stopping_ = true;
     }
-    stop_.close();
-    done_.recv();
+    stop_cv_.notify_one();
+    drainer_.join();
     drain();
     write();
   }
 
  private:
+  // A plain thread, not a goroutine: a goroutine would wait on a runtime timer, and a
+  // pending timer makes every scheduling round read the clock (it slowed spawn-heavy code
+  // by 10%). Go's profileWriter also reads every 100 ms.
   void drain_loop() {
-    for (;;) {
+    std::unique_lock<std::mutex> l(stop_mu_);
+    while (!stopping_) {
+      stop_cv_.wait_for(l, kDrainPeriod);
       drain();
-      arm_new_threads();
-      bool stopping = false;
-      gort::select(on_recv(stop_, [&](auto) { stopping = true; }),
-                   on_recv(gort::after(kDrainPeriod), [](auto) {}));
-      if (stopping) break;
     }
-    done_.close();
   }
 
   void drain() {
@@ -238,36 +309,6 @@ class CpuProfile {
       Key k{std::vector<std::uintptr_t>(r->pcs, r->pcs + r->n), r->labels, r->system};
       ++counts_[std::move(k)];
       q->pop();
-    }
-  }
-
-  // Gives every M that has no timer yet one on its CPU clock.
-  void arm_new_threads() {
-    runtime::Sched* s = runtime::current_sched();
-    if (s == nullptr) return;
-    std::vector<int> tids;
-    {
-      runtime::LockGuard l(s->lock);
-      for (runtime::M* m : s->allm) tids.push_back(m->tid.load(std::memory_order_relaxed));
-    }
-    std::lock_guard<std::mutex> l(drain_mu_);
-    if (!g_sampling.load(std::memory_order_acquire)) return;
-    const long period_ns = 1'000'000'000L / hz_;
-    for (int tid : tids) {
-      if (tid == 0 || armed_.count(tid) != 0) continue;
-      sigevent sev{};
-      sev.sigev_notify = SIGEV_THREAD_ID;
-      sev.sigev_signo = SIGPROF;
-      sev._sigev_un._tid = tid;
-      timer_t t{};
-      if (timer_create(thread_cpu_clock(tid), &sev, &t) != 0) continue;  // thread gone
-      itimerspec its{};
-      its.it_interval.tv_sec = period_ns / 1'000'000'000L;
-      its.it_interval.tv_nsec = period_ns % 1'000'000'000L;
-      its.it_value = its.it_interval;
-      timer_settime(t, 0, &its, nullptr);
-      timers_.push_back(t);
-      armed_.insert(tid);
     }
   }
 
@@ -302,10 +343,11 @@ class CpuProfile {
   const int hz_;
   const std::int64_t start_;
   std::mutex drain_mu_;
-  std::map<Key, std::int64_t> counts_;
-  std::vector<timer_t> timers_;
-  std::set<int> armed_;
-  Chan<std::monostate> stop_, done_;
+  std::map<Key, std::int64_t> counts_;  // guarded by drain_mu_
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
+  bool stopping_ = false;  // guarded by stop_mu_
+  std::thread drainer_;
 };
 
 std::mutex g_profile_mu;
@@ -335,3 +377,15 @@ void stop_cpu_profile() {
 }
 
 }  // namespace gort::pprof
+
+namespace gort::runtime {
+
+void cpu_profile_thread_start(int tid) {
+  pprof::thread_timers().thread_started(tid);
+}
+
+void cpu_profile_thread_exit(int tid) {
+  pprof::thread_timers().thread_exiting(tid);
+}
+
+}  // namespace gort::runtime

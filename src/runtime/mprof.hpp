@@ -47,6 +47,13 @@ void thread_create_event(const Sched* s);
 // The recorded stacks of runtime s's Ms, in creation order.
 std::vector<std::vector<std::uintptr_t>> thread_create_records(const Sched* s);
 
+// The CPU profiler's per-thread timers (src/pprof/cpu_profile.cpp), Go's
+// setThreadCPUProfiler: while a profile runs, every M samples its own CPU clock. An M
+// calls these on its own thread: when it starts (after its tid is set) and before it
+// exits (a timer outlives its thread otherwise). Rare: they take a lock.
+void cpu_profile_thread_start(int tid);
+void cpu_profile_thread_exit(int tid);
+
 // The calling goroutine's (or thread's) return addresses, innermost first, by walking frame
 // pointers within its stack; skips `skip` frames. Never faults.
 int capture_stack(std::uintptr_t* out, int max, int skip) noexcept;

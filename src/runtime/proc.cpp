@@ -333,6 +333,7 @@ int run_main(Closure* body, const Options& opts) {
     M m0;
     m0.rand = base::FastRand(static_cast<std::uint64_t>(os::nanotime()));
     m0.tid.store(os::thread_id(), std::memory_order_relaxed);
+    cpu_profile_thread_start(m0.tid.load(std::memory_order_relaxed));
     set_current_m(&m0);
     set_current_sched(s);
     os::AltStack alt;
@@ -361,6 +362,7 @@ int run_main(Closure* body, const Options& opts) {
       LockGuard l(s->lock);
       s->allm.erase(std::find(s->allm.begin(), s->allm.end(), &m0));
     }
+    cpu_profile_thread_exit(m0.tid.load(std::memory_order_relaxed));  // the caller's thread
     set_current_m(nullptr);
   }
   // Armed timers are dropped unfired (a later run() may re-arm them).

@@ -679,6 +679,7 @@ void m_thread_main(Sched* s, M* m) {
   {
     set_current_m(m);
     m->tid.store(os::thread_id(), std::memory_order_relaxed);
+    cpu_profile_thread_start(m->tid.load(std::memory_order_relaxed));
     m->errno_slot = errno_slot();
     os::AltStack alt;
     m->g0.tsan_fiber = san::tsan_current_fiber();
@@ -686,6 +687,7 @@ void m_thread_main(Sched* s, M* m) {
     acquirep(m, m->nextp);
     m->nextp = nullptr;
     schedule_loop(*s, m);
+    cpu_profile_thread_exit(m->tid.load(std::memory_order_relaxed));
     set_current_m(nullptr);
   }
   // Last touch of the runtime: run_main() frees everything once this reaches zero.
