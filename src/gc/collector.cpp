@@ -38,6 +38,7 @@
 #include <thread>
 
 #include "base/fatal.hpp"
+#include "gc/heapprof.hpp"
 #include "gc/internal.hpp"
 #include "gort/runtime.hpp"
 #include "os/os.hpp"
@@ -295,6 +296,7 @@ void run_cycle(bool forced) {
   t.heap1 = heap().live_bytes.load();
 
   trace::detail::stw_begin("mark termination handshake");
+  heap_profile_next_cycle();  // before any sweep of this cycle records a free
   heap().pages.next_sweepgen();
   g_cache_epoch.fetch_add(1);
   runtime::gc_hooks::g_scan_cycle.store(0);
@@ -373,6 +375,7 @@ bool cycle_wanted() {
     trace::detail::gc_phase_begin("sweep");
     while (sweep_one()) {
     }
+    heap_profile_swept();
     trace::detail::gc_phase_end("sweep");
     {
       std::lock_guard l(g_mu());

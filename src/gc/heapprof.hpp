@@ -18,8 +18,13 @@ struct HeapRecord {
   std::vector<std::uintptr_t> stack;  // return addresses, innermost first
   std::int64_t allocs = 0, alloc_bytes = 0, frees = 0, free_bytes = 0;
 };
-// A copy of the records (unscaled samples).
+// A copy of the records as of the last completed cycle (unscaled samples): Go's
+// MemProfile, which "may be up to two garbage collection cycles old".
 std::vector<HeapRecord> heap_records();
+// The collector's cycle edges: at mark termination, before sweeping starts; and once the
+// sweep of that cycle has finished.
+void heap_profile_next_cycle();
+void heap_profile_swept();
 
 // Bytes to allocate before the next sample (exponential with mean rate; 0 rate: never).
 std::int64_t next_sample_distance();

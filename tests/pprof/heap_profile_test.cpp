@@ -38,6 +38,15 @@ __attribute__((noinline)) void garbage_site_for_heap_test(int n) {
   asm volatile("" ::: "memory");
 }
 
+// Not the same code as keep_site_for_heap_test (identical functions are folded into one).
+__attribute__((noinline)) std::vector<gc::Ptr<Kilo>> late_site_for_heap_test(int n) {
+  std::vector<gc::Ptr<Kilo>> v;
+  v.reserve(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) v.push_back(gc::make<Kilo>());
+  asm volatile("" : : "r"(n) : "memory");
+  return v;
+}
+
 // "inuse_objects: inuse_bytes [alloc_objects: alloc_bytes]" of the record whose frames name
 // fn, from the debug=1 text; all -1 if none.
 std::array<long, 4> record_of(const std::string& text, const std::string& fn) {
@@ -105,4 +114,25 @@ TEST(HeapProfile, GoToolPprofReadsHeapAndAllocs) {
   const std::string all = gort::test::run_command(go + allocs + " 2>&1");
   EXPECT_NE(all.find("alloc_space"), std::string::npos) << all;  // the default for allocs
   EXPECT_NE(all.find("garbage_site_for_heap_test"), std::string::npos) << all;
+}
+
+// As in Go, the profile is as of the last completed cycle: allocations since then show
+// up only after the next collection, which had the chance to free them.
+TEST(HeapProfile, ShowsTheHeapAsOfTheLastCycle) {
+  gort::run([] {
+    // Something published (else the first profile publishes everything, as Go's does).
+    std::vector<gc::Ptr<Kilo>> early = keep_site_for_heap_test(10);
+    gc::collect();
+    std::vector<gc::Ptr<Kilo>> late = late_site_for_heap_test(40);
+    std::ostringstream before;
+    gort::pprof::write_profile("heap", before, 1);
+    EXPECT_EQ(record_of(before.str(), "late_site_for_heap_test")[0], -1) << before.str();
+    gc::collect();
+    std::ostringstream after;
+    gort::pprof::write_profile("heap", after, 1);
+    const auto rec = record_of(after.str(), "late_site_for_heap_test");
+    EXPECT_EQ(rec[0], 40) << after.str().substr(0, 2000);
+    EXPECT_EQ(rec[1], 40 * 1024);
+    EXPECT_EQ(late.size() + early.size(), 50u);
+  });
 }
