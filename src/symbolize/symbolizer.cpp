@@ -13,6 +13,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <unordered_map>
 #include <vector>
 
 #if GORT_HAVE_LIBDW
@@ -201,6 +202,19 @@ class Registry {
  public:
   bool lookup(std::uintptr_t pc, Symbol* sym) {
     std::lock_guard<std::mutex> l(mu_);
+    // DWARF lookups walk a compilation unit's DIEs (up to milliseconds each), and dumps
+    // and profiles ask for the same pcs again and again. A program has finitely many pcs.
+    if (const auto it = cache_.find(pc); it != cache_.end()) {
+      *sym = it->second;
+      return true;
+    }
+    if (!lookup_uncached(pc, sym)) return false;
+    cache_.emplace(pc, *sym);
+    return true;
+  }
+
+ private:
+  bool lookup_uncached(std::uintptr_t pc, Symbol* sym) {
     Module* m = find(pc);
     if (m == nullptr) {
       refresh();  // a library may have been loaded since
@@ -237,7 +251,6 @@ class Registry {
     return true;
   }
 
- private:
   Module* find(std::uintptr_t pc) {
     for (auto& m : modules_)
       for (auto [lo, hi] : m->ranges)
@@ -245,7 +258,20 @@ class Registry {
     return nullptr;
   }
 
+  // Re-reads the loaded modules if any was loaded or unloaded since the last look
+  // (dlpi_adds/dlpi_subs), keeping what was read of those still mapped at the same place.
   void refresh() {
+    unsigned long long changes = 0;
+    dl_iterate_phdr(
+        [](dl_phdr_info* info, std::size_t, void* out) {
+          *static_cast<unsigned long long*>(out) = info->dlpi_adds + info->dlpi_subs;
+          return 1;
+        },
+        &changes);
+    if (changes == changes_seen_ && !modules_.empty()) return;
+    changes_seen_ = changes;
+    cache_.clear();  // a module may have been unloaded, another loaded at its addresses
+    std::vector<std::unique_ptr<Module>> old = std::move(modules_);
     modules_.clear();
     dl_iterate_phdr(
         [](dl_phdr_info* info, std::size_t, void* self) {
@@ -263,6 +289,11 @@ class Registry {
           return 0;
         },
         this);
+    for (auto& m : modules_) {
+      for (auto& o : old) {
+        if (o != nullptr && o->path == m->path && o->bias == m->bias) m = std::move(o);
+      }
+    }
   }
 
   static std::string exe_path() {
@@ -273,6 +304,8 @@ class Registry {
 
   std::mutex mu_;
   std::vector<std::unique_ptr<Module>> modules_;
+  std::unordered_map<std::uintptr_t, Symbol> cache_;
+  unsigned long long changes_seen_ = 0;  // dlpi_adds + dlpi_subs at the last refresh
 };
 
 Registry& registry() {
