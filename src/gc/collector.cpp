@@ -43,6 +43,7 @@
 #include "gort/runtime.hpp"
 #include "os/os.hpp"
 #include "runtime/gc_hooks.hpp"
+#include "runtime/mprof.hpp"
 #include "runtime/sched.hpp"
 #include "trace/hooks.hpp"
 
@@ -355,6 +356,7 @@ bool cycle_wanted() {
 }
 
 [[noreturn]] void collector_main() {
+  runtime::cpu_profile_gc_thread_start();
   for (;;) {
     bool forced;
     {

@@ -61,10 +61,18 @@ constexpr std::size_t kRingSlots = 4096;  // ~2 MiB: 40 s of 100 Hz samples on o
 // As Go's profileWriter. The ring holds 100 ms of samples from ~400 Ms at 100 Hz.
 constexpr auto kDrainPeriod = std::chrono::milliseconds(100);
 
+// Samples that are not walked: a thread in the middle of a goroutine switch (_System), the
+// collector's thread (_GC), as Go names them.
+enum class Synthetic : std::uint8_t { kNone, kSystem, kGC };
+
+// Set on the collector's thread (cpu_profile_gc_thread_start): read by the handler, so
+// initial-exec (no lazy allocation on first access).
+__attribute__((tls_model("initial-exec"))) thread_local bool t_gc_thread = false;
+
 struct Record {
   std::atomic<std::uint64_t> seq{0};
   std::uint32_t n = 0;
-  bool system = false;
+  Synthetic synthetic = Synthetic::kNone;
   const void* labels = nullptr;
   std::uintptr_t pcs[kMaxFrames];
 };
@@ -142,7 +150,8 @@ void on_sigprof(int, siginfo_t*, void* ucv) {
   if (!g_sampling.load(std::memory_order_relaxed)) return;
   base::KeepErrno keep;
   runtime::M* m = runtime::current_m();
-  if (m == nullptr) return;  // not an M (a timer that outlived its profile)
+  // Neither an M nor the collector: a timer that outlived its profile.
+  if (m == nullptr && !t_gc_thread) return;
   SampleRing* q = ring();
   Record* rec = q->begin_push();
   if (rec == nullptr) {
@@ -150,12 +159,20 @@ void on_sigprof(int, siginfo_t*, void* ucv) {
     return;
   }
   const std::uint64_t pos = q->position_of(rec);
+  if (m == nullptr) {
+    rec->labels = nullptr;
+    rec->synthetic = Synthetic::kGC;
+    rec->n = 0;
+    q->end_push(rec, pos);
+    return;
+  }
   const Regs regs = regs_of(ucv);
   const runtime::StackRange stack = runtime::stack_of(m);
   rec->labels = m->curg != nullptr ? m->curg->labels : nullptr;
-  rec->system = regs.sp < stack.lo || regs.sp >= stack.hi;
+  const bool switching = regs.sp < stack.lo || regs.sp >= stack.hi;
+  rec->synthetic = switching ? Synthetic::kSystem : Synthetic::kNone;
   rec->n = 0;
-  if (!rec->system) {
+  if (!switching) {
     rec->pcs[rec->n++] = regs.pc;
     // Only the live part of the stack, [sp, hi): the thread's own stack may not be mapped
     // further down.
@@ -184,9 +201,9 @@ clockid_t thread_cpu_clock(int tid) {
 struct Key {
   std::vector<std::uintptr_t> pcs;
   const void* labels;
-  bool system;
+  Synthetic synthetic;
   bool operator<(const Key& o) const {
-    return std::tie(system, labels, pcs) < std::tie(o.system, o.labels, o.pcs);
+    return std::tie(synthetic, labels, pcs) < std::tie(o.synthetic, o.labels, o.pcs);
   }
 };
 
@@ -216,6 +233,7 @@ class ThreadTimers {
     const std::vector<int> tids = current_threads();
     std::lock_guard<std::mutex> l(mu_);
     for (int tid : tids) arm(tid);
+    for (int tid : others_) arm(tid);
   }
   void stop() {
     std::lock_guard<std::mutex> l(mu_);
@@ -225,6 +243,12 @@ class ThreadTimers {
   }
   void thread_started(int tid) {
     std::lock_guard<std::mutex> l(mu_);
+    arm(tid);
+  }
+  // A thread that is not an M but is sampled in every profile (it never exits).
+  void add_other(int tid) {
+    std::lock_guard<std::mutex> l(mu_);
+    others_.push_back(tid);
     arm(tid);
   }
   void thread_exiting(int tid) {
@@ -257,6 +281,7 @@ class ThreadTimers {
   std::mutex mu_;
   int hz_ = 0;                     // guarded by mu_; 0: no profile
   std::map<int, timer_t> timers_;  // guarded by mu_
+  std::vector<int> others_;        // guarded by mu_
 };
 
 ThreadTimers& thread_timers() {
@@ -306,7 +331,7 @@ class CpuProfile {
     std::lock_guard<std::mutex> l(drain_mu_);
     SampleRing* q = ring();
     while (const Record* r = q->front()) {
-      Key k{std::vector<std::uintptr_t>(r->pcs, r->pcs + r->n), r->labels, r->system};
+      Key k{std::vector<std::uintptr_t>(r->pcs, r->pcs + r->n), r->labels, r->synthetic};
       ++counts_[std::move(k)];
       q->pop();
     }
@@ -319,8 +344,10 @@ class CpuProfile {
     for (const auto& [k, n] : counts_) {
       const std::int64_t values[2] = {n, n * period};
       const auto* labels = static_cast<const detail::LabelList*>(k.labels);
-      if (k.system) {
+      if (k.synthetic == Synthetic::kSystem) {
         b.add_synthetic("_System", values, labels);
+      } else if (k.synthetic == Synthetic::kGC) {
+        b.add_synthetic("_GC", values, labels);
       } else {
         b.add(k.pcs, values, labels);
       }
@@ -386,6 +413,11 @@ void cpu_profile_thread_start(int tid) {
 
 void cpu_profile_thread_exit(int tid) {
   pprof::thread_timers().thread_exiting(tid);
+}
+
+void cpu_profile_gc_thread_start() {
+  pprof::t_gc_thread = true;
+  pprof::thread_timers().add_other(os::thread_id());
 }
 
 }  // namespace gort::runtime

@@ -53,6 +53,9 @@ std::vector<std::vector<std::uintptr_t>> thread_create_records(const Sched* s);
 // exits (a timer outlives its thread otherwise). Rare: they take a lock.
 void cpu_profile_thread_start(int tid);
 void cpu_profile_thread_exit(int tid);
+// The collector's thread (not an M) registers itself once: it is sampled in every profile,
+// its samples attributed to the synthetic frame _GC.
+void cpu_profile_gc_thread_start();
 
 // The calling goroutine's (or thread's) return addresses, innermost first, by walking frame
 // pointers within its stack; skips `skip` frames. Never faults.

@@ -14,6 +14,7 @@
 #include <sstream>
 #include <string>
 
+#include "gort/gc.hpp"
 #include "gort/gort.hpp"
 #include "gort/pprof.hpp"
 #include "test_util.hpp"
@@ -112,6 +113,44 @@ TEST(CpuProfile, GoToolPprofShowsHotFunctionsInProportion) {
     EXPECT_GT(d / s, 1.3) << top;
     EXPECT_LT(d / s, 3.0) << top;
   }
+  std::filesystem::remove(path);
+}
+
+namespace {
+struct Node {
+  gort::gc::Member<Node> left, right;
+  void trace(gort::gc::Visitor& v) const {
+    v.visit(left);
+    v.visit(right);
+  }
+};
+
+gort::gc::Ptr<Node> tree(int depth) {
+  auto n = gort::gc::make<Node>();
+  if (depth > 0) {
+    n->left = tree(depth - 1);
+    n->right = tree(depth - 1);
+  }
+  return n;
+}
+}  // namespace
+
+// The collector's thread is not an M, but its CPU is in the profile, under _GC as in Go.
+TEST(CpuProfile, CollectorTimeIsUnderGC) {
+  if (!have_go()) GTEST_SKIP() << "golang-go (go tool pprof) is not installed";
+  const std::string path = temp_file("gort-cpu-gc");
+  gort::run(
+      [&] {
+        const gort::gc::Ptr<Node> live = tree(16);  // 65k nodes to mark in every cycle
+        std::ofstream out(path, std::ios::binary);
+        gort::pprof::start_cpu_profile(out, 250);
+        const auto t0 = std::chrono::steady_clock::now();
+        while (std::chrono::steady_clock::now() - t0 < 1s) gort::gc::collect();
+        gort::pprof::stop_cpu_profile();
+      },
+      {.procs = 1});
+  const std::string top = pprof_top(path);
+  EXPECT_GT(flat_seconds(top, "_GC"), 0.1) << top;
   std::filesystem::remove(path);
 }
 
