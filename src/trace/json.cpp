@@ -4,7 +4,10 @@
 // Tracks. pid 1 ("Procs") has one thread-track per P; pid 2 ("Threads") one per M, plus
 // one per plain thread that emitted something (sysmon, foreign threads); pid 3 holds the
 // user's tasks and regions as async slices; pid 4 the GC's phases and pauses. Names come
-// from "M" metadata events written at the end.
+// from "M" metadata events written at the end. A track's tid is pid * kTidStride + its
+// id (P0 is tid 1000000, M3 tid 2000003): never 0, because Perfetto's JSON importer takes
+// tid 0 as "no tid" and uses the pid instead (json_trace_tokenizer.cc), which merged P0
+// into P1 and M0 into M2; and unique across pids, for viewers that key threads by tid.
 //
 // Slices. The converter keeps, per M, the slices still open: the P it holds, the
 // goroutine it runs, the blocking call it is in. A slice is written as one "X" (complete)
@@ -23,6 +26,13 @@
 // a flow arrow ("s" there, "f" bound to the slice where the goroutine runs next). go
 // statements do the same from the creator. Slices that began before the trace started
 // (no start record) are drawn from the trace's start.
+//
+// Perfetto binds a flow event to the innermost slice open on its track when it processes
+// it, after sorting by (ts, "X" by decreasing dur, file order): the "s" binds to the
+// unblock instant written just before it, the "f" ("bp":"e") to the goroutine slice
+// beginning at the same ts. Slices of equal start and end nest in file order, so where
+// an M's P slice and its goroutine's slice close at the same instant the P slice is
+// written first (it must be the parent).
 #include <charconv>
 #include <cstdio>
 
@@ -33,6 +43,9 @@ namespace gort::trace::detail {
 
 namespace {
 constexpr int kPidProcs = 1, kPidThreads = 2, kPidUser = 3, kPidGC = 4;
+// tid = pid * kTidStride + track id (see the top). Track ids stay below it: Ps and Ms are
+// small, plain threads are kThreadTrackBase + n.
+constexpr std::int64_t kTidStride = 1'000'000;
 
 // "G12", "M3", "P0". (Not "G" + std::to_string: GCC 12 warns falsely, -Wrestrict, on
 // that concatenation once inlined.)
@@ -92,7 +105,7 @@ void JsonConverter::begin_event(char ph, int pid, std::int64_t tid, std::int64_t
   out_ += "\",\"pid\":";
   num(pid);
   out_ += ",\"tid\":";
-  num(tid);
+  num(pid * kTidStride + tid);
   out_ += ",\"ts\":";
   append_ts(t - t0_);
   out_ += ",\"name\":";
@@ -155,11 +168,10 @@ void JsonConverter::close_g(MState& s, int m, std::int64_t t, std::string_view w
 }
 
 void JsonConverter::go_start(MState& s, const Record& r, int p, std::uint64_t g) {
-  close_g(s, r.m, r.ts, "unknown");  // a stop this trace missed
-  if (p >= 0 && !(s.proc_open && s.proc == p)) {
-    close_proc(s, r.m, r.ts);
-    proc_start(s, p, t0_);  // held since before the trace started
-  }
+  const bool new_p = p >= 0 && !(s.proc_open && s.proc == p);
+  if (new_p) close_proc(s, r.m, r.ts);  // before the goroutine's slice (see the top)
+  close_g(s, r.m, r.ts, "unknown");     // a stop this trace missed
+  if (new_p) proc_start(s, p, t0_);     // held since before the trace started
   s.g_open = true;
   s.g = g;
   s.g_start = r.ts;
@@ -175,15 +187,19 @@ void JsonConverter::go_start(MState& s, const Record& r, int p, std::uint64_t g)
   pending_flow_.erase(flow);
 }
 
+void JsonConverter::adopt_g(MState& s, const Record& r) {
+  if (s.g_open) return;
+  // Running since before the trace started.
+  s.g_open = true;
+  s.g = r.a;
+  s.g_start = t0_;
+  s.gp = r.p;
+  s.gp_start = t0_;
+  if (r.p >= 0 && !s.proc_open) proc_start(s, r.p, t0_);
+}
+
 void JsonConverter::go_stop(MState& s, const Record& r, std::string_view why) {
-  if (!s.g_open) {  // running since before the trace started
-    s.g_open = true;
-    s.g = r.a;
-    s.g_start = t0_;
-    s.gp = r.p;
-    s.gp_start = t0_;
-    if (r.p >= 0 && !s.proc_open) proc_start(s, r.p, t0_);
-  }
+  adopt_g(s, r);
   close_g(s, r.m, r.ts, why);
 }
 
@@ -224,21 +240,21 @@ void JsonConverter::user_event(const Record& r, std::string_view text) {
     case Ev::kTaskBegin:
       task_names_[r.a] = std::string(text);
       begin_event('b', kPidUser, 0, r.ts, text, "task");
-      out_ += ",\"id\":" + task + ",\"args\":{\"task\":" + task +
+      out_ += ",\"id2\":{\"local\":" + task + "},\"args\":{\"task\":" + task +
               ",\"parent\":" + std::to_string(r.b) + "}}";
       return;
     case Ev::kTaskEnd: {
       auto it = task_names_.find(r.a);
       begin_event('e', kPidUser, 0, r.ts, it != task_names_.end() ? it->second : "task", "task");
-      out_ += ",\"id\":" + task + "}";
+      out_ += ",\"id2\":{\"local\":" + task + "}}";
       if (it != task_names_.end()) task_names_.erase(it);
       return;
     }
     case Ev::kRegionBegin:
     case Ev::kRegionEnd:
       begin_event(r.ev == Ev::kRegionBegin ? 'b' : 'e', kPidUser, 0, r.ts, text, "region");
-      out_ += ",\"id\":" + std::to_string(r.goid) +
-              ",\"args\":{\"goroutine\":" + std::to_string(r.goid) + ",\"task\":" + task + "}}";
+      out_ += ",\"id2\":{\"local\":" + std::to_string(r.goid) +
+              "},\"args\":{\"goroutine\":" + std::to_string(r.goid) + ",\"task\":" + task + "}}";
       return;
     default:
       break;
@@ -307,21 +323,23 @@ void JsonConverter::add(const Record& r, std::string_view text) {
       const auto victim = static_cast<int>(static_cast<std::int64_t>(r.a));
       if (victim < 0) return;
       MState& v = ms_[victim];
-      if (v.g_open && v.gp == r.p) {
-        // Close its slices (both tracks: the M's P slice ends here and must enclose them),
-        // then let it run on, on its M's track only.
+      const bool running_on_p = v.g_open && v.gp == r.p;
+      // The P slice first (see the top), then the goroutine's (both tracks: the M's P
+      // slice ends here and must enclose them); it runs on, on its M's track only.
+      if (v.proc_open && v.proc == r.p) close_proc(v, victim, r.ts);
+      if (running_on_p) {
         const std::uint64_t g = v.g;
         close_g(v, victim, r.ts, "preempted: P taken by sysmon");
         v.g_open = true;
         v.g = g;
         v.g_start = r.ts;
       }
-      if (v.proc_open && v.proc == r.p) close_proc(v, victim, r.ts);
       return;
     }
     case Ev::kSyscallEnter:
-      go_stop(s, r, "blocking call");
-      close_proc(s, r.m, r.ts);
+      adopt_g(s, r);
+      close_proc(s, r.m, r.ts);  // before the goroutine's slice (see the top)
+      close_g(s, r.m, r.ts, "blocking call");
       s.sys_open = true;
       s.sys_g = r.a;
       s.sys_start = r.ts;
@@ -364,8 +382,8 @@ void JsonConverter::finish(std::int64_t t, std::uint64_t lost) {
     out_ += "}}";
   }
   for (auto& [m, s] : ms_) {
+    close_proc(s, m, t);  // before the goroutine's slice (see the top)
     close_g(s, m, t, "trace stopped");
-    close_proc(s, m, t);
     if (s.sys_open)
       complete(kPidThreads, m, s.sys_start, t, "blocking call", "syscall", s.sys_g,
                "trace stopped");

@@ -61,6 +61,7 @@ class JsonConverter {
 
   void go_start(MState& s, const Record& r, int p, std::uint64_t g);
   void go_stop(MState& s, const Record& r, std::string_view why);
+  void adopt_g(MState& s, const Record& r);  // a goroutine running since before the trace
   void close_g(MState& s, int m, std::int64_t t, std::string_view why);
   void close_g_on_p(MState& s, std::int64_t t, std::string_view why);
   void proc_start(MState& s, int p, std::int64_t t);

@@ -151,6 +151,8 @@ TEST_P(TraceTest, ScenarioProducesItsEvents) {
   EXPECT_GE(c["instant go"], 2);
   EXPECT_GE(c["flows matched"], 2 * kRounds);
   EXPECT_EQ(c["flows unmatched finish"], 0);
+  // ... which Perfetto binds to the unblock instant and to the woken goroutine's slice.
+  EXPECT_GE(c["flows bound"], 2 * kRounds);
   // The user's task, regions and log; the GC hooks.
   EXPECT_EQ(c["task b scenario"], 1);
   EXPECT_EQ(c["task e scenario"], 1);
