@@ -239,6 +239,7 @@ int main(int argc, char** argv) {
     dbg.shutdown();
     gort::pprof::stop_cpu_profile();
     std::printf("\nCPU profile: go tool pprof -top %s cpu.pb.gz\n", argv[0]);
+    std::printf("  by line:   go tool pprof -top -lines %s cpu.pb.gz\n", argv[0]);
     std::printf("trace:       open trace.json in https://ui.perfetto.dev (or chrome://tracing)\n");
   });
 }

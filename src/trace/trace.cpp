@@ -15,7 +15,8 @@
 //     is final and the chunk can be freed once read. No locks, no RMW on the hot path.
 //   * A writer thread (a plain std::thread, never an M) wakes every kFlushPeriod, copies
 //     the committed records of every Writer, sorts the batch by timestamp (threads'
-//     records interleave in time, and a record may change another M's state: json.cpp),
+//     records interleave in time, and a record may change another M's state: json.cpp;
+//     the last 50 ms wait for the next round, in case a record is published late),
 //     converts it to JSON and writes it to the user's stream. Formatting never happens on
 //     a goroutine's thread.
 //   * Timestamps are os::nanotime() (CLOCK_MONOTONIC through the vDSO, ~20 ns): the same
@@ -65,6 +66,8 @@ namespace {
 
 constexpr std::uint32_t kChunkBytes = 64 * 1024 - 64;  // a Chunk is 64 KiB
 constexpr std::int64_t kFlushPeriodNs = 20'000'000;
+// Records younger than this wait for the next flush (see Session::drain_all).
+constexpr std::int64_t kHoldBackNs = 50'000'000;
 
 struct Chunk {
   // Bytes of data holding complete records (producer: release; consumer: acquire).
@@ -270,7 +273,7 @@ class Session {
     }
     cv_.notify_one();
     thread_.join();
-    drain_all();
+    drain_all(/*final=*/true);
     conv_.finish(os::nanotime(), g_dropped.load(std::memory_order_relaxed));
     write_out();
     out_.flush();
@@ -314,15 +317,31 @@ class Session {
     }
   }
 
-  void drain_all() {
+  // Converts the committed records older than kHoldBackNs (all of them once `final`), in
+  // timestamp order, and keeps the younger ones for the next round: a thread can lose its
+  // CPU between taking a record's timestamp and publishing it, and a record converted
+  // after younger ones would break the converter's state (a goroutine starting before the
+  // unblock that readied it). Held back, such a record still sorts into place.
+  void drain_all(bool final = false) {
+    const std::int64_t cutoff = final ? INT64_MAX : os::nanotime() - kHoldBackNs;
     for (Writer* w = g_writers.load(std::memory_order_acquire); w != nullptr; w = w->next_writer)
       drain(w);
     std::stable_sort(batch_.begin(), batch_.end(),
                      [](const Pending& x, const Pending& y) { return x.r.ts < y.r.ts; });
-    for (const Pending& e : batch_)
-      conv_.add(e.r, std::string_view(texts_).substr(e.text_at, e.r.text_len));
-    batch_.clear();
-    texts_.clear();
+    const auto young = std::find_if(batch_.begin(), batch_.end(),
+                                    [cutoff](const Pending& e) { return e.r.ts >= cutoff; });
+    for (auto it = batch_.begin(); it != young; ++it)
+      conv_.add(it->r, std::string_view(texts_).substr(it->text_at, it->r.text_len));
+    std::vector<Pending> kept;
+    std::string kept_texts;
+    for (auto it = young; it != batch_.end(); ++it) {
+      Pending k = *it;
+      k.text_at = static_cast<std::uint32_t>(kept_texts.size());
+      kept_texts.append(texts_, it->text_at, it->r.text_len);
+      kept.push_back(k);
+    }
+    batch_ = std::move(kept);
+    texts_ = std::move(kept_texts);
   }
 
   void write_out() {
