@@ -36,6 +36,21 @@ std::int64_t nanotime() noexcept {
   return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
+std::int64_t coarse_nanotime() noexcept {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+std::int64_t coarse_nanotime_lag() noexcept {
+  static const std::int64_t lag = [] {
+    timespec res{};
+    if (clock_getres(CLOCK_MONOTONIC_COARSE, &res) != 0) return std::int64_t{1'000'000'000};
+    return 2 * (static_cast<std::int64_t>(res.tv_sec) * 1'000'000'000 + res.tv_nsec);
+  }();
+  return lag;
+}
+
 void futex_wait(std::atomic<std::uint32_t>* addr, std::uint32_t expected,
                 std::int64_t timeout_ns) noexcept {
   base::KeepErrno keep;

@@ -451,10 +451,15 @@ bool recheck_after_spinning(Sched& s, M* m) {
   return false;
 }
 
-// Fires p's due timers; they ready their goroutines onto the caller's P.
+// Fires p's due timers; they ready their goroutines onto the caller's P. Runs on every
+// scheduling round: a timer far off is ruled out with the coarse clock (~9 ns on this
+// VM's kvm-clock, against ~43 ns for the precise one, which cost spawn-heavy code 17%
+// whenever any goroutine slept); only one due within the coarse clock's lag reads the
+// precise clock, so none fires early or late.
 void check_timers(P* p) {
   const std::int64_t next = p->timers.next_when();
   if (next == 0) return;
+  if (next - os::coarse_nanotime() > os::coarse_nanotime_lag()) return;
   const std::int64_t now = os::nanotime();
   if (next <= now) run_timers(p->timers, now);
 }
