@@ -144,7 +144,8 @@ void read_environment() {
   }
 }
 
-// Sets goal and trigger from the marked heap (Go's gcControllerState.commit).
+// Sets goal and trigger from the marked heap and the scanned stack and root bytes (Go's
+// gcControllerState.commit; Go 1.18's goal counts stacks and globals).
 void compute_goal(std::int64_t marked, std::int64_t stack_bytes) {
   const int percent = g_pacer.percent.load();
   std::int64_t goal = INT64_MAX;
@@ -227,9 +228,10 @@ std::int64_t mutator_marked_bytes() {
   return sum;
 }
 
-// Step 3: marks until no work is left; returns the collector's marker totals.
-void mark_until_done(Marker& mk, std::int64_t* stack_bytes) {
-  mark_counted_roots(mk);
+// Step 3: marks until no work is left; returns the collector's marker totals, and the
+// stack and root bytes it scanned.
+void mark_until_done(Marker& mk, std::int64_t* stack_bytes, std::int64_t* root_bytes) {
+  *root_bytes = mark_counted_roots(mk);
   mark_finalizer_referents(mk);
   for (;;) {
     const bool stacks_done = scan_goroutine_stacks(mk, stack_bytes);
@@ -289,7 +291,8 @@ void run_cycle(bool forced) {
   Marker mk;
   std::int64_t stack_bytes = 0;
   trace::detail::gc_phase_begin("mark");
-  mark_until_done(mk, &stack_bytes);
+  std::int64_t root_bytes = 0;
+  mark_until_done(mk, &stack_bytes, &root_bytes);
   trace::detail::gc_phase_end("mark");
   prune_roots();
   t.mark_term = os::nanotime();
@@ -313,8 +316,9 @@ void run_cycle(bool forced) {
   heap().live_bytes.store(marked);
   t.heap2 = marked;
   t.stacks = stack_bytes;
+  t.globals = root_bytes;
   t.assist = g_assist_ns.load();
-  compute_goal(marked, stack_bytes);
+  compute_goal(marked, stack_bytes + root_bytes);
 
   const std::int64_t cpu = thread_cpu_ns() - cpu0 + t.assist;
   int util = 0;

@@ -195,8 +195,10 @@ void finish_sweep();
 
 class Marker;
 // Greys every object with a Ptr count (dropping uncounted ones from the root set), and
-// the referents of objects with finalizers. Context: collector, while marking.
-void mark_counted_roots(Marker& mk);
+// the referents of objects with finalizers. Context: collector, while marking. Returns
+// the root set's size in bytes (a pointer per rooted object): gort's counterpart of Go's
+// scanned globals, in gctrace and in the pacer's goal.
+std::int64_t mark_counted_roots(Marker& mk);
 void mark_finalizer_referents(Marker& mk);
 // Drops root-set entries whose objects were not marked (they are about to be freed).
 // Context: collector, after marking, before the sweep generation changes.

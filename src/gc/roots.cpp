@@ -172,7 +172,8 @@ void adopt_roots(std::vector<const void*>& log) {
   log.clear();
 }
 
-void mark_counted_roots(Marker& mk) {
+std::int64_t mark_counted_roots(Marker& mk) {
+  std::int64_t greyed = 0;
   std::vector<const void*> listed;
   {
     runtime::LockGuard l(g_roots_lock);
@@ -190,18 +191,21 @@ void mark_counted_roots(Marker& mk) {
     Header* h = header_of_cell(cell);
     if ((h->state.load(std::memory_order_seq_cst) & kCountMask) != 0) {
       mk.grey_addr(cell);
+      ++greyed;
       keep.push_back(p);
       continue;
     }
     h->state.fetch_and(~kInRootLog, std::memory_order_seq_cst);
     if ((h->state.load(std::memory_order_seq_cst) & kCountMask) == 0) continue;  // dropped
     mk.grey_addr(cell);
+    ++greyed;
     // Counted again meanwhile: keep it unless the mutator listed it anew.
     if ((h->state.fetch_or(kInRootLog, std::memory_order_seq_cst) & kInRootLog) == 0)
       keep.push_back(p);
   }
   runtime::LockGuard l(g_roots_lock);
   g_root_set().insert(g_root_set().end(), keep.begin(), keep.end());
+  return greyed * static_cast<std::int64_t>(sizeof(void*));
 }
 
 void prune_roots() {
