@@ -170,6 +170,17 @@ def check(events, counts, errors):
         k = -BIG if e["ph"] == "E" else BIG - dur if e["ph"] == "X" else BIG
         return (ts, k, idx)
 
+    def end_open_slice(stack, ts, e):
+        """Ends the innermost open slice of e's category and name on stack; False if none."""
+        close_stack(stack, ts, None)
+        for s in reversed(stack):
+            if s[1] is None and s[2].get("cat") == e.get("cat") and s[2]["name"] == e["name"]:
+                s[1] = ts - s[0]
+                if s is stack[-1]:
+                    stack.pop()
+                return True
+        return False
+
     evs.sort(key=order)
     stacks = collections.defaultdict(list)
     flow_src = {}  # (id, cat, name) -> the unblock instant the "s" bound to
@@ -188,28 +199,14 @@ def check(events, counts, errors):
                 err("M/P slice inside a goroutine slice", e)
             thread.append([ts, None if ph == "B" else dur, e])
         elif ph == "E":
-            close_stack(thread, ts, None)
-            for s in reversed(thread):
-                if s[1] is None and s[2].get("cat") == e.get("cat") and s[2]["name"] == e["name"]:
-                    s[1] = ts - s[0]
-                    if s is thread[-1]:
-                        thread.pop()
-                    break
-            else:
+            if not end_open_slice(thread, ts, e):
                 err("E without B", e)
         elif ph in ("b", "e"):
             stack = stacks[("async", e["pid"], e.get("cat"), str(e["id2"]["local"]))]
-            close_stack(stack, ts, None)
             if ph == "b":
+                close_stack(stack, ts, None)
                 stack.append([ts, None, e])
-                continue
-            for s in reversed(stack):
-                if s[1] is None and s[2]["name"] == e["name"]:
-                    s[1] = ts - s[0]
-                    if s is stack[-1]:
-                        stack.pop()
-                    break
-            else:
+            elif not end_open_slice(stack, ts, e):
                 err("e without b", e)
         elif ph == "s":
             key = (str(e.get("id")), e.get("cat"), e["name"])
