@@ -12,7 +12,10 @@
 // marks the socket closed, wakes the waiters (poll_unblock; shutdown(2) for waiting
 // threads) and the last operation to leave closes the fd. The Use count and the closed
 // flag form a Dekker pair (seq_cst store, then load of the other), so exactly the last of
-// them sees both and closes; fd_closed_ makes the close happen once.
+// them sees both and closes; fd_closed_ makes the close happen once. closed_ is set only
+// after the waiters were woken and the poller told the descriptor is closing (an
+// operation leaving in between would otherwise close it under close()'s feet);
+// close_started_ makes close() itself run once.
 //
 // The Socket object itself must outlive every operation on it (as any C++ object must):
 // destroy a Conn only after the goroutines using it returned.
@@ -91,6 +94,7 @@ Socket::Socket(int fd, Network net, const char* op) : fd_(fd), net_(net) {
   if (pd_ == nullptr && err != 0) {
     ::close(fd);
     fd_closed_.store(true, std::memory_order_relaxed);
+    close_started_.store(true, std::memory_order_relaxed);
     closed_.store(true, std::memory_order_relaxed);
     throw std::system_error(err, std::generic_category(),
                             std::string(op) + " " + network_name(net) + ": epoll_ctl");
@@ -223,8 +227,11 @@ void Socket::close_write() {
 }
 
 void Socket::close() noexcept {
-  if (closed_.exchange(true, std::memory_order_seq_cst)) return;
+  if (close_started_.exchange(true, std::memory_order_acq_rel)) return;
+  // The poller must know the descriptor is closing before closed_ is set: from then on the
+  // last operation to leave may close it (finish_close), and poll_close requires it.
   if (pd_ != nullptr) runtime::poll_unblock(pd_);
+  closed_.store(true, std::memory_order_seq_cst);
   if (thread_waiters_.load(std::memory_order_seq_cst) > 0) ::shutdown(fd_, SHUT_RDWR);
   if (uses_.load(std::memory_order_seq_cst) == 0) finish_close();
 }

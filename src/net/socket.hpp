@@ -53,6 +53,7 @@ class Socket {
   Network net_;
   runtime::PollDesc* pd_ = nullptr;  // null when made outside a running runtime
   std::atomic<std::int64_t> read_deadline_{0}, write_deadline_{0};
+  std::atomic<bool> close_started_{false};
   std::atomic<bool> closed_{false};
   std::atomic<bool> fd_closed_{false};
   std::atomic<std::uint32_t> uses_{0};
