@@ -114,6 +114,7 @@ void on_stop_signal(int, void*, void* ucontext) {
     return;
   }
   m->gc_stop_sp = sp;
+  runtime::san::tsan_release(&runtime::gc_hooks::g_tsan_reuse_sync);
   m->gc_stop_state.store(kStopped, std::memory_order_release);
   os::futex_wake(&m->gc_stop_state, 1);
   while (m->gc_stop_state.load(std::memory_order_acquire) == kStopped)
@@ -121,6 +122,7 @@ void on_stop_signal(int, void*, void* ucontext) {
 }
 
 void set_scanned(runtime::G* gp, std::uint32_t cycle) {
+  runtime::san::tsan_release(&runtime::gc_hooks::g_tsan_reuse_sync);
   const std::uint64_t w = gp->gc_word.load(std::memory_order_relaxed);
   gp->gc_word.store((w & 0xFFFF'FFFFull) | (std::uint64_t{cycle} << runtime::gc_hooks::kCycleShift),
                     std::memory_order_release);

@@ -1,7 +1,9 @@
 // Sanitizer annotations of the collected heap. Free cells are poisoned for ASan, so a
 // program that keeps a raw pointer to a collected object the collector freed gets a
 // use-after-poison report instead of silently reading a reused cell; a cell is unpoisoned
-// when it is allocated. Reuse is ordered for TSan through the span's lists and locks.
+// when it is allocated. Reuse is ordered for TSan through the span's lists and locks, and
+// from the scans that proved a cell dead to its sweep by runtime/gc_hooks.hpp's
+// g_tsan_reuse_sync.
 #pragma once
 
 #include <cstddef>

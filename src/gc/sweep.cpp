@@ -16,6 +16,7 @@
 #include "gc/heapprof.hpp"
 #include "gc/internal.hpp"
 #include "gc/sanitizer.hpp"
+#include "runtime/gc_hooks.hpp"
 
 namespace gort::gc::detail {
 
@@ -60,6 +61,7 @@ void put_swept(Span* s) {
 }  // namespace
 
 bool sweep_span(Span* s, bool with_user_code) {
+  runtime::san::tsan_acquire(&runtime::gc_hooks::g_tsan_reuse_sync);  // see gc_hooks.hpp
   const std::uint32_t sg = heap().pages.sweepgen();
   std::int64_t freed = 0;
   std::uint32_t live = 0;

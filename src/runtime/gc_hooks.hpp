@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "runtime/fiber_sanitizer.hpp"
 #include "runtime/sched.hpp"
 
 namespace gort::runtime::gc_hooks {
@@ -51,7 +52,16 @@ inline void resumed(G* gp) noexcept {
 
 // Context: the M that ran gp, once gp's context is saved (on g0, or in the goroutine
 // switched to).
+// TSan only: the address on which every point where a goroutine's stack becomes scannable
+// (switch out, scan, stop signal) releases and every span sweep acquires. A cell is freed
+// only after the stacks of all goroutines were scanned in that cycle, so a goroutine's
+// earlier reads of the cell's dead object come before its reuse; but that order runs
+// through the conservative stack scan, which TSan cannot see (it reported the reused
+// cell's new constructor against a dead object's last read, in the TSan demo).
+inline char g_tsan_reuse_sync;
+
 inline void switched_out(G* gp) noexcept {
+  san::tsan_release(&g_tsan_reuse_sync);
   // Release: the saved context and stack are complete before a collector sees it stopped.
   gp->gc_word.store(gp->gc_word.load(std::memory_order_relaxed) & ~kRunning,
                     std::memory_order_release);
