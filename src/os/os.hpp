@@ -24,6 +24,11 @@ std::int64_t coarse_nanotime() noexcept;
 // clock, twice: a tick may be a little late), read once.
 std::int64_t coarse_nanotime_lag() noexcept;
 
+// ---- Threads -------------------------------------------------------------------------
+// Gives up the CPU to another runnable thread, if any (sched_yield). For spin loops that
+// wait on another thread's short critical step. Context: any.
+void thread_yield() noexcept;
+
 // ---- Futex --------------------------------------------------------------------------
 // Blocks while *addr == expected, or until woken, or until timeout_ns (<0: forever)
 // passes. Spurious returns are allowed; callers re-check their condition.

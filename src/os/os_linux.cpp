@@ -51,6 +51,11 @@ std::int64_t coarse_nanotime_lag() noexcept {
   return lag;
 }
 
+void thread_yield() noexcept {
+  base::KeepErrno keep;
+  sched_yield();
+}
+
 void futex_wait(std::atomic<std::uint32_t>* addr, std::uint32_t expected,
                 std::int64_t timeout_ns) noexcept {
   base::KeepErrno keep;
