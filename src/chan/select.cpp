@@ -13,6 +13,15 @@
 //      losers' sudogs are dropped by whoever meets them.
 //   6. Woken: lock all channels again, unlink the other sudogs, unlock, report the winner.
 //
+// Lock-free buffered channels (chan.cpp) need two more steps. In pass 1 their cases try
+// the ring (the locks held do not stop fast-path operations of others), and a case that
+// moves an item pumps that channel's queues. After queueing (step 4), the select pumps
+// each of them itself, with our sudogs queued: the waiter's half of the lost-wake-up
+// protocol in chan.cpp. If that pump served one of our sudogs, or anyone else, the select
+// does not park: it withdraws its sudogs, wakes the others, and reports the case served
+// or starts over. A waker may also complete a case with kRetry (nothing moved): the
+// select then starts over, as after a spurious wake-up.
+//
 // The sudogs and both orders live in this function's frame on the goroutine's stack. The
 // park commit reads them while unlocking; a waker may already have readied the goroutine
 // by then, but the goroutine's first step after waking is to lock all channels again,
@@ -91,14 +100,45 @@ bool unlock_all_commit(void* arg, runtime::G*) {
   return true;
 }
 
-// Pass 1 for one case. Returns true if it ran; *to_wake is a waiter to wake afterwards.
-bool try_case(SelectCase& sc, bool* recv_ok, Sudog** to_wake) GORT_NO_THREAD_SAFETY_ANALYSIS {
+// Pass 1 for a case on a lock-free buffered channel (c->lock held).
+bool try_ring_case(SelectCase& sc, bool* recv_ok, WakeList& wl) GORT_NO_THREAD_SAFETY_ANALYSIS {
   ChanCore* c = sc.chan;
+  using lockfree::RingStatus;
+  if (sc.is_send) {
+    switch (c->ring->try_push(sc.elem)) {
+      case RingStatus::kOk:
+        ring_pump(c, wl);
+        return true;
+      case RingStatus::kClosed:
+        throw Panic("send on closed channel");  // caller unlocks (see below)
+      case RingStatus::kBlock:
+        break;
+    }
+    return false;
+  }
+  switch (c->ring->try_pop(sc.elem)) {
+    case RingStatus::kOk:
+      *recv_ok = true;
+      ring_pump(c, wl);
+      return true;
+    case RingStatus::kClosed:
+      *recv_ok = false;
+      return true;
+    case RingStatus::kBlock:
+      break;
+  }
+  return false;
+}
+
+// Pass 1 for one case. Returns true if it ran; waiters to wake afterwards go on wl.
+bool try_case(SelectCase& sc, bool* recv_ok, WakeList& wl) GORT_NO_THREAD_SAFETY_ANALYSIS {
+  ChanCore* c = sc.chan;
+  if (c->ring != nullptr) return try_ring_case(sc, recv_ok, wl);
   if (sc.is_send) {
     if (c->closed) throw Panic("send on closed channel");  // caller unlocks (see below)
     if (Sudog* r = c->recvq.pop()) {
       send_to_waiter(c, r, sc.elem);
-      *to_wake = r;
+      wl.add(r);
       return true;
     }
     if (c->qcount < c->cap) {
@@ -109,7 +149,7 @@ bool try_case(SelectCase& sc, bool* recv_ok, Sudog** to_wake) GORT_NO_THREAD_SAF
   }
   if (Sudog* s = c->sendq.pop()) {
     recv_from_waiter(c, s, sc.elem);
-    *to_wake = s;
+    wl.add(s);
     *recv_ok = true;
     return true;
   }
@@ -154,65 +194,94 @@ std::size_t select_run(SelectCase* cases, std::size_t n, bool has_default, bool*
     lockorder[j] = i;
   }
   Locked locked{cases, lockorder.data(), live};
+  bool any_ring = false;
+  for (std::size_t k = 0; k < live; ++k) any_ring |= cases[pollorder[k]].chan->ring != nullptr;
 
-  lock_all(locked);
-  for (std::size_t k = 0; k < live; ++k) {
-    const std::size_t i = pollorder[k];
-    Sudog* to_wake = nullptr;
-    bool ran;
-    try {
-      ran = try_case(cases[i], recv_ok, &to_wake);
-    } catch (...) {
-      unlock_all(locked);
-      throw;
+  for (;;) {  // once, unless a lock-free buffered channel asks for another round
+    lock_all(locked);
+    for (std::size_t k = 0; k < live; ++k) {
+      const std::size_t i = pollorder[k];
+      WakeList wl;
+      bool ran;
+      try {
+        ran = try_case(cases[i], recv_ok, wl);
+      } catch (...) {
+        unlock_all(locked);
+        throw;
+      }
+      if (ran) {
+        unlock_all(locked);
+        wl.wake_all();
+        return i;
+      }
     }
-    if (ran) {
+    if (has_default) {
       unlock_all(locked);
-      if (to_wake != nullptr) wake(to_wake);
-      return i;
+      return n;
     }
-  }
-  if (has_default) {
-    unlock_all(locked);
-    return n;
-  }
 
-  // Nothing ready: wait on every channel at once.
-  SelectState state;
-  SmallArray<Sudog> sudogs(n);
-  runtime::G* self = runtime::current_g();
-  for (std::size_t k = 0; k < live; ++k) {
-    const std::size_t i = lockorder[k];
-    Sudog& s = sudogs[i];
-    s.g = self;
-    s.note = &state.note;
-    s.sel = &state;
-    s.elem = cases[i].elem;
-    s.case_index = i;
-    (cases[i].is_send ? cases[i].chan->sendq : cases[i].chan->recvq).push(&s);
+    // Nothing ready: wait on every channel at once.
+    SelectState state;
+    SmallArray<Sudog> sudogs(n);
+    runtime::G* self = runtime::current_g();
+    for (std::size_t k = 0; k < live; ++k) {
+      const std::size_t i = lockorder[k];
+      Sudog& s = sudogs[i];
+      s.g = self;
+      s.note = &state.note;
+      s.sel = &state;
+      s.elem = cases[i].elem;
+      s.case_index = i;
+      (cases[i].is_send ? cases[i].chan->sendq : cases[i].chan->recvq).push(&s);
+    }
+    bool parked = true;
+    if (any_ring) {
+      // The waiter's half of chan.cpp's protocol: queued, then look at the rings again.
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      WakeList wl;
+      ChanCore* last = nullptr;
+      for (std::size_t k = 0; k < live; ++k) {
+        ChanCore* c = cases[lockorder[k]].chan;
+        if (c != last && c->ring != nullptr) ring_pump(c, wl);
+        last = c;
+      }
+      // Nobody else can have claimed the select: every waker pops under a lock we hold.
+      if (state.done.load(std::memory_order_relaxed) != 0 || !wl.empty()) {
+        parked = false;
+        for (std::size_t k = 0; k < live; ++k) {
+          const std::size_t i = lockorder[k];
+          (cases[i].is_send ? cases[i].chan->sendq : cases[i].chan->recvq).remove(&sudogs[i]);
+        }
+        unlock_all(locked);
+        wl.wake_all(nullptr, &state);
+        if (state.winner == nullptr) continue;  // served others only: start over
+      }
+    }
+    if (parked) {
+      if (self != nullptr) {
+        runtime::park(WaitReason::kSelect, unlock_all_commit, &locked);
+      } else {
+        unlock_all(locked);
+        state.note.sleep();
+      }
+      lock_all(locked);
+      for (std::size_t k = 0; k < live; ++k) {
+        const std::size_t i = lockorder[k];
+        if (&sudogs[i] == state.winner) continue;
+        (cases[i].is_send ? cases[i].chan->sendq : cases[i].chan->recvq).remove(&sudogs[i]);
+      }
+      unlock_all(locked);
+    }
+    const Sudog* winner = state.winner;
+    if (winner->result == WaitResult::kRetry) continue;
+    const std::size_t i = winner->case_index;
+    if (cases[i].is_send) {
+      if (winner->result != WaitResult::kOk) throw Panic("send on closed channel");
+    } else {
+      *recv_ok = winner->result == WaitResult::kOk;
+    }
+    return i;
   }
-  if (self != nullptr) {
-    runtime::park(WaitReason::kSelect, unlock_all_commit, &locked);
-  } else {
-    unlock_all(locked);
-    state.note.sleep();
-  }
-
-  Sudog* winner = state.winner;
-  lock_all(locked);
-  for (std::size_t k = 0; k < live; ++k) {
-    const std::size_t i = lockorder[k];
-    if (&sudogs[i] == winner) continue;
-    (cases[i].is_send ? cases[i].chan->sendq : cases[i].chan->recvq).remove(&sudogs[i]);
-  }
-  unlock_all(locked);
-  const std::size_t i = winner->case_index;
-  if (cases[i].is_send) {
-    if (!winner->success) throw Panic("send on closed channel");
-  } else {
-    *recv_ok = winner->success;
-  }
-  return i;
 }
 
 }  // namespace gort::detail
