@@ -100,6 +100,17 @@ bool unlock_all_commit(void* arg, runtime::G*) {
   return true;
 }
 
+// Pumps each lock-free buffered channel of the select once; all of them are locked
+// (lock_all), which the thread-safety analysis cannot follow.
+void pump_rings(const Locked& l, WakeList& wl) GORT_NO_THREAD_SAFETY_ANALYSIS {
+  ChanCore* last = nullptr;
+  for (std::size_t k = 0; k < l.n; ++k) {
+    ChanCore* c = l.cases[l.lockorder[k]].chan;
+    if (c != last && c->ring != nullptr) ring_pump(c, wl);
+    last = c;
+  }
+}
+
 // Pass 1 for a case on a lock-free buffered channel (c->lock held).
 bool try_ring_case(SelectCase& sc, bool* recv_ok, WakeList& wl) GORT_NO_THREAD_SAFETY_ANALYSIS {
   ChanCore* c = sc.chan;
@@ -239,12 +250,7 @@ std::size_t select_run(SelectCase* cases, std::size_t n, bool has_default, bool*
       // The waiter's half of chan.cpp's protocol: queued, then look at the rings again.
       std::atomic_thread_fence(std::memory_order_seq_cst);
       WakeList wl;
-      ChanCore* last = nullptr;
-      for (std::size_t k = 0; k < live; ++k) {
-        ChanCore* c = cases[lockorder[k]].chan;
-        if (c != last && c->ring != nullptr) ring_pump(c, wl);
-        last = c;
-      }
+      pump_rings(locked, wl);
       // Nobody else can have claimed the select: every waker pops under a lock we hold.
       if (state.done.load(std::memory_order_relaxed) != 0 || !wl.empty()) {
         parked = false;
