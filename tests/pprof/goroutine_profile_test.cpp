@@ -32,16 +32,34 @@ std::string dump(int debug) {
 
 // Dumps until every needle is in the debug=2 dump (the goroutines may still be on their
 // way to park), or gives up after ~2 s and returns the last dump.
-std::string dump_until(const std::vector<std::string>& needles, int debug = 2) {
+// Dumps until `done(dump)` holds (at most ~2 s), and returns the last dump.
+template <typename Predicate>
+std::string dump_until_true(Predicate done, int debug) {
   std::string d;
   for (int i = 0; i < 400; ++i) {
     d = dump(debug);
-    bool all = true;
-    for (const auto& n : needles) all = all && d.find(n) != std::string::npos;
-    if (all) break;
+    if (done(d)) break;
     gort::sleep(5ms);
   }
   return d;
+}
+
+std::string dump_until(const std::vector<std::string>& needles, int debug = 2) {
+  return dump_until_true(
+      [&](const std::string& d) {
+        for (const auto& n : needles)
+          if (d.find(n) == std::string::npos) return false;
+        return true;
+      },
+      debug);
+}
+
+// The "N @ ..." line of the debug=1 record whose labels line is `labels`, or "".
+std::string record_line_before(const std::string& text, const std::string& labels) {
+  const std::size_t at = text.find(labels);
+  if (at == std::string::npos || at < 2) return "";
+  const std::size_t record = text.rfind('\n', at - 2) + 1;
+  return text.substr(record, at - 1 - record);
 }
 
 std::string header(std::uint64_t id, const std::string& state) {
@@ -365,15 +383,18 @@ TEST(GoroutineProfile, CarriesGoroutineLabels) {
             });
           });
         }
-        const std::string text =
-            dump_until({"# labels: {\"role\":\"alpha\"}", "# labels: {\"role\":\"beta\"}"}, 1);
+        const std::string alpha = "# labels: {\"role\":\"alpha\"}";
+        const std::string beta = "# labels: {\"role\":\"beta\"}";
+        // Until both alphas are parked in the marker (one may still be on its way there).
+        const std::string text = dump_until_true(
+            [&](const std::string& d) {
+              return record_line_before(d, alpha).rfind("2 @ ", 0) == 0 &&
+                     d.find(beta) != std::string::npos;
+            },
+            1);
         // Same stack, different labels: two groups, two and one.
-        EXPECT_NE(text.find("\n2 @"), std::string::npos) << text;
-        const std::size_t alpha = text.find("# labels: {\"role\":\"alpha\"}");
-        ASSERT_NE(alpha, std::string::npos) << text;
-        const std::size_t record = text.rfind('\n', alpha - 2) + 1;  // the "N @" line before
-        EXPECT_EQ(text.compare(record, 4, "2 @ "), 0) << text;
-        EXPECT_NE(text.find("# labels: {\"role\":\"beta\"}"), std::string::npos) << text;
+        EXPECT_EQ(record_line_before(text, alpha).rfind("2 @ ", 0), 0u) << text;
+        EXPECT_EQ(record_line_before(text, beta).rfind("1 @ ", 0), 0u) << text;
         if (have_go()) {
           std::ostringstream out;
           gort::pprof::write_profile("goroutine", out, 0);
