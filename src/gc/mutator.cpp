@@ -27,6 +27,7 @@
 // cache were handed to the collector.
 #include <sched.h>
 
+#include "base/cpu.hpp"
 #include "base/fatal.hpp"
 #include "gc/heapprof.hpp"
 #include "gc/internal.hpp"
@@ -157,7 +158,7 @@ void handshake() {
     // Acquire: pairs with exit_busy's release.
     while (ms->busy.load(std::memory_order_seq_cst) != 0) {
       if (++spins < 100) {
-        runtime::LockWord::cpu_relax();
+        base::cpu_relax();
       } else {
         sched_yield();  // the section's thread may be descheduled
       }

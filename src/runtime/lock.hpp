@@ -18,6 +18,7 @@
 #include <cstdint>
 
 #include "base/annotations.hpp"
+#include "base/cpu.hpp"
 #include "os/os.hpp"
 
 namespace gort::runtime {
@@ -39,7 +40,7 @@ struct LockWord {
     // plain loads and try the CAS only when it reads unlocked: a CAS on every iteration
     // would pull the cache line away from the holder, whose unlock then waits for it.
     for (int i = 0; i < 100; ++i) {
-      cpu_relax();
+      base::cpu_relax();
       c = state_.load(std::memory_order_relaxed);
       if (c == 0 && state_.compare_exchange_weak(c, 1, std::memory_order_acquire)) return;
     }
@@ -48,13 +49,6 @@ struct LockWord {
       os::futex_wait(&state_, 2);
       c = state_.exchange(2, std::memory_order_acquire);
     }
-  }
-  static void cpu_relax() {
-#if defined(__x86_64__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    asm volatile("yield");
-#endif
   }
 };
 
