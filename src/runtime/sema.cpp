@@ -34,6 +34,7 @@ struct Waiter {
   Waiter* next_addr = nullptr;  // heads only: next address queue in the bucket
   Waiter* tail = nullptr;       // heads only: last waiter of this address queue
   bool ticket = false;          // the releaser handed the count over directly
+  bool dequeued = false;        // set by the releaser that took it off the queue
   // When this waiter started waiting on a lock, while the mutex profile is on (else 0);
   // the releaser that wakes it records the wait (Go's sudog.acquiretime).
   std::int64_t acquire_time = 0;
@@ -174,6 +175,7 @@ void sema_acquire(std::atomic<std::uint32_t>* addr, WaitReason why,
       return;
     }
     w.ticket = false;
+    w.dequeued = false;
     enqueue(b, &w, lifo);
     if (w.g != nullptr) {
       park(why, unlock_bucket, &b.lock);  // the commit step releases the bucket lock
@@ -182,6 +184,9 @@ void sema_acquire(std::atomic<std::uint32_t>* addr, WaitReason why,
       b.lock.unlock();
       w.note.sleep();
     }
+    // Only the releaser that dequeued w wakes it. A wake from anywhere else (a stale
+    // ready) would leave w's record queued on a stack about to be reused: stop here.
+    if (!w.dequeued) base::fatal("runtime: sema waiter woken while still queued");
     if (w.ticket || try_acquire(addr)) return;
   }
 }
@@ -196,7 +201,10 @@ void sema_release(std::atomic<std::uint32_t>* addr, bool handoff) {
     return;
   }
   Waiter* w = dequeue(b, addr);
-  if (w != nullptr) b.nwait.fetch_sub(1, std::memory_order_relaxed);
+  if (w != nullptr) {
+    b.nwait.fetch_sub(1, std::memory_order_relaxed);
+    w->dequeued = true;
+  }
   const std::int64_t waited = w != nullptr ? contention_of(w) : 0;
   b.lock.unlock();
   if (w == nullptr) return;

@@ -59,6 +59,7 @@ struct NotifyWaiter {
   G* g = nullptr;  // null: a thread, sleeping on note
   os::Note note;
   NotifyWaiter* next = nullptr;
+  bool notified = false;  // set by the notifier that took it off the list
 };
 
 // Wrap-around comparison of tickets.
@@ -72,6 +73,7 @@ bool unlock_word(void* arg, G*) {
 }
 
 void wake_waiter(NotifyWaiter* w) {
+  w->notified = true;
   if (w->g != nullptr) {
     ready(w->g, true);
   } else {
@@ -102,6 +104,8 @@ void notify_list_wait(NotifyList* l, std::uint32_t ticket) {
   l->tail = &w;
   if (w.g != nullptr) {
     park(WaitReason::kSyncCondWait, unlock_word, &l->lock);
+    // Only a notifier that unlinked w wakes it (else w's record stays listed; see sema).
+    if (!w.notified) base::fatal("runtime: Cond waiter woken while still queued");
   } else {
     LockWord::unlock(l->lock);
     w.note.sleep();

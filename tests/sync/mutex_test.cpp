@@ -267,6 +267,9 @@ TEST(Cond, SignalWakesOneBroadcastWakesAll) {
             ++ready;
             while (generation == my_gen) cond.wait();
             ++woken;
+            // Unlock before done(): once the last done() returns, wait() returns and the
+            // test's frame, which holds `mu`, may be gone (Go's defer order does the same).
+            l.unlock();
             wg.done();
           });
         }

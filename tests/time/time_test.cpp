@@ -128,9 +128,11 @@ TEST(Sleep, ManySleepersWakeNeverEarlyAndRoughlyInOrderOnOneP) {
             const auto t0 = gort::now();
             gort::sleep(d);
             if (since(t0) < d) early.fetch_add(1);
-            std::scoped_lock l(mu);
-            order.push_back(slot);
-            wg.done();
+            {
+              std::scoped_lock l(mu);
+              order.push_back(slot);
+            }
+            wg.done();  // after unlocking: `mu` lives in a frame that ends once all are done
           });
         }
         start.close();
