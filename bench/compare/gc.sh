@@ -15,7 +15,9 @@
 #    with GOGC=off at most GC_OFF_ALLOC_MB, default 2048, as nothing is freed) of flat out
 #    allocation replacing random parts of the live heap, for at most GC_DURATION seconds
 #    (default 300); pause p50/p99/max over the cycles of all rounds, cycles and
-#    allocations/s, with GOGC=100 and with GOGC=off (mutator slowdown = the ratio).
+#    allocations/s, with GOGC=100 and with GOGC=off (mutator slowdown = the ratio); what
+#    goroutines see (a 1 ms ticker's lateness, the allocating loop's longest gap) and CPU
+#    time per allocation, in both modes.
 #    GC_PARTS="binarytrees" (or "liveheap") runs one part only.
 # Each program runs GC_ROUNDS times (default 3; GC_LIVE_ROUNDS for liveheap, default
 # GC_ROUNDS), the implementations alternating within each round. Medians are reported,
@@ -164,7 +166,8 @@ if [[ " $PARTS " == *" liveheap "* ]]; then
         budget=$ALLOC_MB
         [[ $gogc == off ]] && budget=$OFF_ALLOC_MB
         run_prog "$name" $((DURATION + 600)) env GOGC=$gogc ALLOC_MB="$budget" "$bin" || continue
-        for m in cycles allocs_per_s; do
+        for m in cycles allocs_per_s tick_p50 tick_p99 tick_p999 tick_max gap_max gaps_over_1ms \
+                 cpu_ns_per_alloc; do
           v=$(awk -v m="$m" '$1 == "RESULT" && $2 == m { print $3 }' "$TMP/$name.out")
           [[ -n $v ]] && record "$impl" "lh$gogc.$m" "$v"
         done
@@ -254,13 +257,29 @@ boehm_version=$(dpkg-query -W -f='${Version}' libgc-dev 2>/dev/null || echo unkn
     echo "| mutator slowdown (allocs/s GOGC=off / GOGC=100) | $sg | $sh | $(ratio "$sh" "$sg") |"
     lh_row "peak RSS (MiB), GOGC=100" lh100.rss
     lh_row "peak RSS (MiB), GOGC=off" lhoff.rss
+    lh_row "CPU per allocation (ns, user+sys), GOGC=100" lh100.cpu_ns_per_alloc
+    lh_row "CPU per allocation (ns, user+sys), GOGC=off" lhoff.cpu_ns_per_alloc
+    cg=$(ratio "$(med go lh100.cpu_ns_per_alloc)" "$(med go lhoff.cpu_ns_per_alloc)")
+    ch=$(ratio "$(med gort lh100.cpu_ns_per_alloc)" "$(med gort lhoff.cpu_ns_per_alloc)")
+    echo "| CPU slowdown (CPU per allocation GOGC=100 / GOGC=off) | $cg | $ch | $(ratio "$ch" "$cg") |"
+    for gogc in 100 off; do
+      lh_row "1 ms ticker, lateness p50 (us), GOGC=$gogc" "lh$gogc.tick_p50"
+      lh_row "1 ms ticker, lateness p99 (us), GOGC=$gogc" "lh$gogc.tick_p99"
+      lh_row "1 ms ticker, lateness p99.9 (us), GOGC=$gogc" "lh$gogc.tick_p999"
+      lh_row "1 ms ticker, lateness max (us), GOGC=$gogc" "lh$gogc.tick_max"
+      lh_row "allocating loop, longest gap (us), GOGC=$gogc" "lh$gogc.gap_max"
+      lh_row "allocating loop, gaps over 1 ms per round, GOGC=$gogc" "lh$gogc.gaps_over_1ms"
+    done
     echo
     echo "Pauses are per cycle (a cycle's pauses together), from Go's MemStats.PauseNs and"
     echo "gort's gc::stats() (see liveheap_gort.cpp), pooled over $LIVE_ROUNDS rounds:"
     echo "$(npauses go) cycles for Go, $(npauses gort) for gort (with few cycles, p99 is the"
     echo "max). Other rows: medians of the rounds. Lower is better except allocations/s."
     echo "The GOGC=off runs pre-fault their budget first (allocate it once, collect it once,"
-    echo "unmeasured), so neither mode pays page faults in the steady phase."
+    echo "unmeasured), so neither mode pays page faults in the steady phase. The ticker and"
+    echo "loop-gap rows are what goroutines see during cycles (gort stops no goroutine for a"
+    echo "phase change, so its 'pause' is not what a goroutine waits): compare each runtime's"
+    echo "GOGC=100 row with its own GOGC=off row."
     echo
   fi
   echo "- machine: $(nproc) CPUs, ${cpu:-unknown CPU}, Linux $(uname -r);" \

@@ -20,6 +20,16 @@
 // steady phase (gc.sh pools them over its rounds). Run once with GOGC=100 and once with GOGC=off:
 // the ratio of allocs_per_s is the mutator slowdown.
 //
+// What goroutines see, the same probes as the Go version (compare each with GOGC=off):
+// tick_p50/p99/p999/max (µs late, a goroutine sleeping until each next 1 ms tick through
+// the steady phase), gap_max (µs) and gaps_over_1ms (the longest time between two passes
+// of the allocating loop, ~1,000 objects each, and how many exceeded 1 ms: assists, the
+// goroutine's own stack-scan stop and waits on the collector show up there), and
+// cpu_ns_per_alloc (process CPU time, user+sys, over the steady phase per object: the
+// collector thread's cost, which wall time does not show on an idle core). gort stops no
+// goroutine for a phase change, so these, not `pause`, are the counterpart of Go's
+// stop-the-world pauses as a goroutine experiences them.
+//
 // Per-cycle pauses: when gc::Stats has a pause_ns ring like Go's PauseNs (detected at
 // compile time), the pauses of the steady phase's cycles are read from it at the end, as
 // in Go. Otherwise (gc.hpp as first published has only num_gc, pause_total_ns and
@@ -53,7 +63,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iterator>
+#include <type_traits>
 #include <vector>
+
+#include <sys/resource.h>
 
 namespace {
 
@@ -119,6 +132,32 @@ std::uint64_t percentile(const std::vector<std::uint64_t>& sorted, double p) {
 
 double secs(Clock::duration d) {
   return std::chrono::duration<double>(d).count();
+}
+
+// User+sys CPU time of the process so far, ns.
+std::int64_t cpu_ns() {
+  rusage ru{};
+  if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
+  auto ns = [](const timeval& t) {
+    return static_cast<std::int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_usec * 1000;
+  };
+  return ns(ru.ru_utime) + ns(ru.ru_stime);
+}
+
+// Sleeps until each next 1 ms tick until `stop`, and fills `late` with how late (ns) it
+// woke each time, sorted. Absolute deadlines, so a late tick is not coalesced; far behind
+// (over 1 ms), it restarts from now rather than burst.
+void ticker(const std::atomic<bool>& stop, std::vector<std::uint64_t>& late) {
+  late.reserve(400'000);
+  auto next = Clock::now();
+  while (!stop.load()) {
+    next += std::chrono::milliseconds(1);
+    gort::sleep(next - Clock::now());
+    const auto now = Clock::now();
+    late.push_back(now > next ? static_cast<std::uint64_t>((now - next).count()) : 0);
+    if (now - next > std::chrono::milliseconds(1)) next = now;
+  }
+  std::sort(late.begin(), late.end());
 }
 
 // Later versions of gc::Stats add Go's PauseNs ring and the longest stack-scan stop; use
@@ -229,10 +268,24 @@ void run_benchmark() {
     monitor.done();
   });
 
+  std::atomic<bool> stop_ticker{false};
+  std::vector<std::uint64_t> late;
+  gort::WaitGroup ticker_done;
+  ticker_done.add(1);
+  gort::go([&] {
+    ticker(stop_ticker, late);
+    ticker_done.done();
+  });
+
+  static_assert(std::is_same_v<Clock::duration, std::chrono::nanoseconds>);
   Rng r{88172645463325252ULL};
   std::uint64_t allocs = 0;
+  Clock::duration gap_max{};
+  long gaps_over_1ms = 0;
+  const std::int64_t cpu0 = cpu_ns();
   const auto start = Clock::now();
   const auto deadline = start + duration;
+  auto last = start;
   while (allocs < budget) {
     for (int k = 0; k < 64; ++k) {
       const auto s = static_cast<long>(r.next() % static_cast<std::uint64_t>(slots));
@@ -240,9 +293,16 @@ void run_benchmark() {
           new_chain(chain, static_cast<std::uint64_t>(s));
     }
     allocs += static_cast<std::uint64_t>(64 * chain);
-    if (Clock::now() > deadline) break;
+    const auto now = Clock::now();
+    gap_max = std::max(gap_max, now - last);
+    if (now - last > std::chrono::milliseconds(1)) ++gaps_over_1ms;
+    last = now;
+    if (now > deadline) break;
   }
   const double elapsed = secs(Clock::now() - start);
+  const double cpu_per_alloc = static_cast<double>(cpu_ns() - cpu0) / static_cast<double>(allocs);
+  stop_ticker.store(true);
+  ticker_done.wait();
   if (allocs < budget) {
     std::fprintf(stderr, "DURATION reached after %" PRIu64 " of %ld MiB\n",
                  (allocs * kObjSize) >> 20, alloc_mb);
@@ -290,6 +350,14 @@ void run_benchmark() {
   std::printf("RESULT cycles %" PRIu64 " cycles\n", cycles);
   std::printf("RESULT allocs_per_s %.0f objects/s\n", static_cast<double>(allocs) / elapsed);
   std::printf("RESULT heap_mb %" PRIu64 " MiB\n", after.heap_alloc >> 20);
+  std::printf("RESULT tick_p50 %.1f us\n", us(percentile(late, 50)));
+  std::printf("RESULT tick_p99 %.1f us\n", us(percentile(late, 99)));
+  std::printf("RESULT tick_p999 %.1f us\n", us(percentile(late, 99.9)));
+  std::printf("RESULT tick_max %.1f us\n", us(percentile(late, 100)));
+  std::printf("RESULT ticks %zu ticks\n", late.size());
+  std::printf("RESULT gap_max %.1f us\n", us(static_cast<std::uint64_t>(gap_max.count())));
+  std::printf("RESULT gaps_over_1ms %ld gaps\n", gaps_over_1ms);
+  std::printf("RESULT cpu_ns_per_alloc %.1f ns\n", cpu_per_alloc);
 }
 
 }  // namespace

@@ -20,6 +20,17 @@
 // the steady phase (gc.sh pools them over its rounds). Run once with GOGC=100 and once with GOGC=off: the ratio
 // of allocs_per_s is the mutator slowdown.
 //
+// What goroutines see, the same probes in the gort version (compare each with GOGC=off):
+//   - tick_p50/p99/p999/max (µs): a goroutine sleeps until the next 1 ms tick (absolute
+//     deadlines, time.Sleep, so a late tick is not coalesced) through the steady phase;
+//     each sample is how late it woke.
+//   - gap_max (µs) and gaps_over_1ms: the longest time between two passes of the
+//     allocating loop (each pass builds 64 chains, ~1,000 objects) and how many exceeded
+//     1 ms: stop-the-world, assists and stack scans all show up here.
+//   - cpu_ns_per_alloc: process CPU time (user+sys, getrusage) over the steady phase per
+//     object: what the collector's threads cost, which wall time does not show on idle
+//     cores.
+//
 // GOGC=off: nothing is ever freed, so every allocation of the steady phase would touch
 // fresh memory and pay a page fault per 4 KiB, which a collected heap (reusing swept
 // memory) does not. Unless PREFAULT=0, the program therefore first allocates the steady
@@ -41,6 +52,8 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -105,6 +118,36 @@ func percentile(sorted []uint64, p float64) uint64 {
 	return sorted[i]
 }
 
+// cpuNs: user+sys CPU time of the process so far.
+func cpuNs() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// ticker sleeps until each next 1 ms tick until stop is set, and returns how late (ns)
+// it woke each time, sorted.
+func ticker(stop *atomic.Bool, out chan<- []uint64) {
+	late := make([]uint64, 0, 400_000)
+	next := time.Now()
+	for !stop.Load() {
+		next = next.Add(time.Millisecond)
+		time.Sleep(time.Until(next))
+		if d := time.Since(next); d > 0 {
+			late = append(late, uint64(d))
+		} else {
+			late = append(late, 0)
+		}
+		if now := time.Now(); now.Sub(next) > time.Millisecond {
+			next = now // far behind: restart from now rather than burst
+		}
+	}
+	sort.Slice(late, func(i, j int) bool { return late[i] < late[j] })
+	out <- late
+}
+
 func main() {
 	liveMB := envInt("LIVE_MB", 1024)
 	parked := envInt("PARKED", 100_000)
@@ -161,19 +204,37 @@ func main() {
 	gc0 := ms.NumGC
 	r := rng{s: 88172645463325252}
 	var allocs uint64
+	var stopTicker atomic.Bool
+	ticks := make(chan []uint64, 1)
+	go ticker(&stopTicker, ticks)
+	var gapMax time.Duration
+	gapsOver1ms := 0
+	cpu0 := cpuNs()
 	start := time.Now()
 	deadline := start.Add(duration)
+	last := start
 	for allocs < budget {
 		for k := 0; k < 64; k++ {
 			s := int(r.next() % uint64(slots))
 			tables[s/fanOut].slot[s%fanOut] = newChain(chain, uint64(s))
 		}
 		allocs += uint64(64 * chain)
-		if time.Now().After(deadline) {
+		now := time.Now()
+		if gap := now.Sub(last); gap > gapMax {
+			gapMax = gap
+		}
+		if now.Sub(last) > time.Millisecond {
+			gapsOver1ms++
+		}
+		last = now
+		if now.After(deadline) {
 			break
 		}
 	}
 	elapsed := time.Since(start)
+	cpuPerAlloc := float64(cpuNs()-cpu0) / float64(allocs)
+	stopTicker.Store(true)
+	late := <-ticks
 	if allocs < budget {
 		fmt.Fprintf(os.Stderr, "DURATION reached after %d of %d MiB\n", allocs*objSz>>20, allocMB)
 	}
@@ -217,4 +278,12 @@ func main() {
 	fmt.Printf("RESULT cycles %d cycles\n", cycles)
 	fmt.Printf("RESULT allocs_per_s %.0f objects/s\n", float64(allocs)/elapsed.Seconds())
 	fmt.Printf("RESULT heap_mb %d MiB\n", ms.HeapAlloc>>20)
+	fmt.Printf("RESULT tick_p50 %s us\n", us(percentile(late, 50)))
+	fmt.Printf("RESULT tick_p99 %s us\n", us(percentile(late, 99)))
+	fmt.Printf("RESULT tick_p999 %s us\n", us(percentile(late, 99.9)))
+	fmt.Printf("RESULT tick_max %s us\n", us(percentile(late, 100)))
+	fmt.Printf("RESULT ticks %d ticks\n", len(late))
+	fmt.Printf("RESULT gap_max %s us\n", us(uint64(gapMax)))
+	fmt.Printf("RESULT gaps_over_1ms %d gaps\n", gapsOver1ms)
+	fmt.Printf("RESULT cpu_ns_per_alloc %.1f ns\n", cpuPerAlloc)
 }
