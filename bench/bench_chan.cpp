@@ -1,12 +1,13 @@
-// Channel benchmarks: unbuffered ping-pong, buffered producer/consumer and a two-channel
-// select, the gort-only Google Benchmark counterparts of bench/compare/'s channel workloads
-// (which compare against Go and Boost.Fiber).
+// Channel and mutex benchmarks: unbuffered ping-pong, buffered producer/consumer, a
+// two-channel select and a mutex alone and under contention, the gort-only Google Benchmark
+// counterparts of bench/compare/'s channel workloads (which compare against Go and Boost.Fiber).
 //   build/release/bench/bench_chan --benchmark_min_time=0.5
 // ns_per_op is per round trip (ping-pong) or per item (buffered, select); items/s is its
 // inverse.
 #include <benchmark/benchmark.h>
 
 #include <atomic>
+#include <mutex>
 #include <optional>
 
 #include "bench_util.hpp"
@@ -115,6 +116,43 @@ void BM_Select2Chan(benchmark::State& state) {
   report_per_op(state, 2.0 * kPerProducer);
 }
 BENCHMARK(BM_Select2Chan)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// gort::Mutex: `goroutines` goroutines on 2 Ps each take and release one mutex kOps /
+// goroutines times around an increment. Arg 1: the uncontended fast path (one CAS and one
+// atomic add); 100: bench/compare's mutex_contended (spin, park, hand-off). Per
+// lock+unlock.
+void BM_MutexLockUnlock(benchmark::State& state) {
+  constexpr long kOps = 200'000;
+  const int goroutines = static_cast<int>(state.range(0));
+  gort::bench::run(
+      [&] {
+        for (auto _ : state) {
+          gort::Mutex mu;
+          gort::WaitGroup wg;
+          long counter = 0;
+          wg.add(goroutines);
+          for (int g = 0; g < goroutines; ++g) {
+            gort::go([&] {
+              for (long i = 0; i < kOps / goroutines; ++i) {
+                std::scoped_lock l(mu);
+                ++counter;
+              }
+              wg.done();
+            });
+          }
+          wg.wait();
+          if (counter != kOps / goroutines * goroutines) state.SkipWithError("lost increments");
+        }
+      },
+      gort::Options{.procs = 2});
+  report_per_op(state, static_cast<double>(kOps / goroutines * goroutines));
+}
+BENCHMARK(BM_MutexLockUnlock)
+    ->Arg(1)
+    ->Arg(100)
+    ->ArgName("goroutines")
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 
