@@ -9,7 +9,8 @@
 #    GC (gc/binarytrees_boehm.cpp, only if libgc was found) and plain new/delete
 #    (gc/binarytrees_newdelete.cpp). Wall time and peak RSS from /usr/bin/time, GC cycles
 #    and the longest pause from the program's GCSTATS line; the check lines of every run
-#    must equal Go's.
+#    must equal Go's. Then Go and gort at GC_OFF_DEPTH (default 18) with GOGC=100 and
+#    GOGC=off: the collector's wall and CPU cost (the mutator slowdown).
 # 2. liveheap (go/gc/liveheap, gc/liveheap_gort.cpp): LIVE_MB MiB live (default 1024),
 #    PARKED parked goroutines (default 100,000), then ALLOC_MB MiB (default 8 x LIVE_MB;
 #    with GOGC=off at most GC_OFF_ALLOC_MB, default 2048, as nothing is freed) of flat out
@@ -36,6 +37,7 @@ BUILD=$(cd "$BUILD" && pwd)
 ROUNDS=${GC_ROUNDS:-3}
 LIVE_ROUNDS=${GC_LIVE_ROUNDS:-$ROUNDS}
 DEPTH=${GC_DEPTH:-21}
+OFF_DEPTH=${GC_OFF_DEPTH:-18}
 PARTS=${GC_PARTS:-binarytrees liveheap}
 export LIVE_MB=${LIVE_MB:-1024} PARKED=${PARKED:-100000} DURATION=${GC_DURATION:-300}
 ALLOC_MB=${ALLOC_MB:-$((8 * LIVE_MB))}
@@ -94,7 +96,7 @@ done
 run_prog() {
   local name=$1 limit=$2 rc=0
   shift 2
-  timeout -k 10 "$limit" "$TIME" -f 'TIME %e %M' -o "$TMP/$name.time" "$@" \
+  timeout -k 10 "$limit" "$TIME" -f 'TIME %e %M %U %S' -o "$TMP/$name.time" "$@" \
     >"$TMP/$name.out" 2>"$TMP/$name.err" || rc=$?
   if [[ $rc -ne 0 ]]; then
     [[ $rc -eq 124 ]] && log "$name: timed out after ${limit}s"
@@ -140,7 +142,7 @@ if [[ " $PARTS " == *" binarytrees "* ]]; then
         fail "$impl binarytrees: check lines differ from $(cat "$TMP/bt.ref-impl")'s"
         continue
       fi
-      read -r _ wall rss <"$TMP/$name.time"
+      read -r _ wall rss _ _ <"$TMP/$name.time"
       record "$impl" wall "$wall"
       record "$impl" rss "$(awk -v k="$rss" 'BEGIN { printf "%.1f", k / 1024 }')"
       pmax=$(gcstat "$TMP/$name.err" pause_max_ns) ngc=$(gcstat "$TMP/$name.err" num_gc)
@@ -151,6 +153,27 @@ if [[ " $PARTS " == *" binarytrees "* ]]; then
       [[ -n $sstop ]] && record "$impl" sstop "$(awk -v n="$sstop" 'BEGIN { printf "%.3f", n / 1e6 }')"
       log "round $r $impl binarytrees $DEPTH: ${wall} s, $((rss / 1024)) MiB," \
           "pause max ${pmax:-n/a} ns, ${ngc:-n/a} cycles"
+    done
+  done
+fi
+
+# binary-trees with and without a collector (Go and gort): GOGC=off cannot run depth
+# $DEPTH (nothing is freed: 10-15 GB), so both modes run at GC_OFF_DEPTH (default 18).
+# Wall and CPU time (user+sys) per mode; the slowdown is GOGC=100 over GOGC=off.
+if [[ " $PARTS " == *" binarytrees "* ]]; then
+  for r in $(seq "$ROUNDS"); do
+    for gogc in 100 off; do
+      for impl in go gort; do
+        bin=${BIN[${impl}_binarytrees]:-}
+        [[ -n $bin ]] || continue
+        name=btoff-$impl-$gogc-$r
+        run_prog "$name" 900 env GOGC=$gogc "$bin" "$OFF_DEPTH" || continue
+        read -r _ wall rss user sys <"$TMP/$name.time"
+        record "$impl" "bt$gogc.wall" "$wall"
+        record "$impl" "bt$gogc.cpu" "$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')"
+        log "round $r $impl binarytrees $OFF_DEPTH GOGC=$gogc: ${wall} s, CPU $user+$sys s," \
+            "$((rss / 1024)) MiB"
+      done
     done
   done
 fi
@@ -174,7 +197,7 @@ if [[ " $PARTS " == *" liveheap "* ]]; then
         # Every pause of every round, pooled for the percentiles.
         awk '$1 == "PAUSES" { for (i = 2; i <= NF; i++) print $i }' "$TMP/$name.out" \
           >>"$TMP/v.$impl.lh$gogc.pauses"
-        read -r _ wall rss <"$TMP/$name.time"
+        read -r _ wall rss _ _ <"$TMP/$name.time"
         record "$impl" "lh$gogc.rss" "$(awk -v k="$rss" 'BEGIN { printf "%.0f", k / 1024 }')"
         log "round $r $impl liveheap GOGC=$gogc: $(awk '$1 == "RESULT" { printf "%s=%s ", $2, $3 }' \
             "$TMP/$name.out")rss=$((rss / 1024)) MiB (${wall} s)"
@@ -240,6 +263,23 @@ boehm_version=$(dpkg-query -W -f='${Version}' libgc-dev 2>/dev/null || echo unkn
     echo "binary-trees in all four; the check lines of every run were compared with Go's."
     echo "Boehm's pause is the whole collection (the mutator waits for it); new/delete has"
     echo "no collector."
+    echo
+    echo "### binary-trees at depth $OFF_DEPTH, with and without a collector (GOGC=100 vs off)"
+    echo
+    echo "| metric | Go | gort | gort/Go |"
+    echo "|---|---:|---:|---:|"
+    for gogc in 100 off; do
+      lh_row "wall time (s), GOGC=$gogc" "bt$gogc.wall"
+      lh_row "CPU time (s, user+sys), GOGC=$gogc" "bt$gogc.cpu"
+    done
+    for m in wall cpu; do
+      sg=$(ratio "$(med go bt100.$m)" "$(med go btoff.$m)")
+      sh=$(ratio "$(med gort bt100.$m)" "$(med gort btoff.$m)")
+      echo "| slowdown, $m time (GOGC=100 / GOGC=off) | $sg | $sh | $(ratio "$sh" "$sg") |"
+    done
+    echo
+    echo "GOGC=off maps fresh memory for every object (page faults a collected heap does not"
+    echo "pay), which flatters GOGC=100 a little, equally in both runtimes."
     echo
   fi
   if [[ " $PARTS " == *" liveheap "* ]]; then
