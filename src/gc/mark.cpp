@@ -144,6 +144,12 @@ GORT_RACY_READ std::uintptr_t sp_of(const runtime::G* gp) {
   return reinterpret_cast<std::uintptr_t>(gp->sp);
 }
 
+#if defined(__x86_64__)
+constexpr std::uintptr_t kRedZone = 128;
+#else
+constexpr std::uintptr_t kRedZone = 0;  // AAPCS64 on Linux has none
+#endif
+
 // Stops the running gp on its M, scans its stack, resumes it. False: try again later.
 bool scan_running(runtime::Sched& s, Marker& mk, runtime::G* gp, std::uint32_t cycle,
                   std::int64_t* bytes) {
@@ -180,8 +186,12 @@ bool scan_running(runtime::Sched& s, Marker& mk, runtime::G* gp, std::uint32_t c
   const std::int64_t stopped_at = os::nanotime();
   for (int i = 0; i < m->gc_stop_nregs; ++i)
     if (heap().pages.in_arena(m->gc_stop_regs[i])) mk.grey_addr(m->gc_stop_regs[i]);
-  mk.scan_range(m->gc_stop_sp, gp->stack.hi);
-  *bytes += static_cast<std::int64_t>(gp->stack.hi - m->gc_stop_sp);
+  // The interrupted code may be a leaf function keeping live values in the red zone, the
+  // 128 bytes below sp that the x86-64 ABI lets it use without moving sp (the kernel puts
+  // the signal frame below them).
+  const std::uintptr_t from = std::max(gp->stack.lo, m->gc_stop_sp - kRedZone);
+  mk.scan_range(from, gp->stack.hi);
+  *bytes += static_cast<std::int64_t>(gp->stack.hi - from);
   set_scanned(gp, cycle);
   m->gc_stop_state.store(kStopResume, std::memory_order_release);
   os::futex_wake(&m->gc_stop_state, 1);
