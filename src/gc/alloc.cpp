@@ -4,9 +4,8 @@
 // runtime section (so sysmon cannot hand the P to another thread meanwhile, sched.hpp); a
 // thread without a P (a plain thread, or a goroutine whose P sysmon took) uses its own
 // thread cache. Either way the cell is taken inside a busy section (mutator.cpp): its
-// colour depends on its span's sweep generation (black while that generation is marked, as
-// Go allocates black; see allocates_black for why not on the phase), and the collector may
-// revoke caches at the end of marking (the epoch check below).
+// colour depends on the phase (black while marking, as Go allocates black), and the
+// collector may revoke caches at the end of marking (the epoch check below).
 //
 // A cell is published in this order: header and zeroing, mark bit (black allocation),
 // alloc bit (release). A collector that sees the alloc bit (acquire) sees a valid header.
@@ -86,21 +85,6 @@ void init_header(std::uintptr_t cell, std::size_t bytes, bool zeroed, std::uint3
   h->state.store(0, std::memory_order_relaxed);
 }
 
-// Whether a cell allocated now in s must be black: exactly when s belongs to the
-// generation being marked, or last marked and not yet swept since (marks_span). Such a span
-// will next be swept with that cycle's mark bits, so a white cell in it would be freed
-// while reachable. The phase is deliberately not consulted. Nothing stops the world between
-// the collector's revoking of caches (g_cache_epoch) and its turning marking off (g_phase),
-// so an allocation could read the old epoch (its cached span still valid), then the phase
-// already off. Under a phase test it would then take a white cell in a span of the marked
-// generation, and the sweep would free it. That was a real bug: binary-trees lost nodes in
-// about half of its depth-18 runs. Outside a cycle, spans are of the next generation
-// and cells come white. Between the start of marking's generation and the phase change,
-// cells come black a little early, which is harmless.
-bool allocates_black(const Span* s) {
-  return marks_span(s);
-}
-
 // Publishes cell i of s as allocated (black while marking). Owner of s only.
 void publish(Span* s, std::uint32_t i, bool black) {
   if (black) s->try_mark(i);
@@ -111,12 +95,11 @@ void publish(Span* s, std::uint32_t i, bool black) {
 }
 
 // Takes a cell from the cache's span of class sc; 0 if the span is full or missing.
-// Inside a busy section, by the cache's owner. *black: the cell was allocated marked.
-std::uintptr_t take_cell(MCache* c, int sc, std::uint32_t type, bool dtor, bool* black_out) {
+// Inside a busy section, by the cache's owner. marking: the phase is kMark.
+std::uintptr_t take_cell(MCache* c, int sc, std::uint32_t type, bool dtor, bool marking) {
   Span* s = c->spans[sc];
   if (s == nullptr) return 0;
-  const bool black = allocates_black(s);
-  *black_out = black;
+  const bool black = marking && marks_span(s);
   const std::uint32_t i = next_free(s);
   if (i == s->cells) return 0;
   const std::uintptr_t cell = s->cell_addr(i);
@@ -199,7 +182,9 @@ void* allocate_large(std::size_t size, std::uint32_t type) {
   bool black;
   {
     Busy busy(ms);
-    black = allocates_black(s);  // not the phase: see allocates_black
+    // Open (the same race as in allocate): a span taken before the sweep generation moved
+    // and published after marking ended is white in a span of the marked generation.
+    black = current_phase() == kMark && marks_span(s);
     publish(s, 0, black);
   }
   if (black) g_large_black_bytes.fetch_add(s->cell, std::memory_order_relaxed);
@@ -318,10 +303,19 @@ void* allocate(std::size_t size, std::uint32_t type) {
     std::uintptr_t cell = 0;
     bool black = false;
     enter_busy(ms);
+    // The phase is read before the epoch. The collector revokes caches (epoch) and then
+    // turns marking off, with no stop between the two. Read the other way round, an
+    // allocation could see the old epoch (its cached span still valid) and then the phase
+    // already off, and take a white cell from a span about to be swept with the finished
+    // cycle's marks: freed while reachable. Seeing the phase off now implies seeing the
+    // new epoch (seq_cst load, then a load ordered after it), so such a cache is refilled.
+    const bool marking = current_phase() == kMark;
     // Acquire: pairs with flush_cache's release, so a cache the collector flushed is seen
     // empty.
-    if (c->epoch.load(std::memory_order_acquire) == g_cache_epoch.load(std::memory_order_relaxed))
-      cell = take_cell(c, sc, type, dtor, &black);
+    if (c->epoch.load(std::memory_order_acquire) == g_cache_epoch.load(std::memory_order_relaxed)) {
+      black = marking;
+      cell = take_cell(c, sc, type, dtor, black);
+    }
     exit_busy(ms);
     const bool refilled = cell != 0 || refill(c, sc);
     if (on_goroutine) runtime::exit_runtime(m);
