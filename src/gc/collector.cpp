@@ -50,6 +50,7 @@
 namespace gort::gc::detail {
 
 std::atomic<std::int64_t> g_stack_bytes{0};
+std::atomic<bool> g_assists_closed{false};
 
 namespace {
 
@@ -245,13 +246,18 @@ void mark_until_done(Marker& mk, std::int64_t* stack_bytes, std::int64_t* root_b
       continue;
     }
     // Nothing visible is left. A barrier may still be between greying an object and
-    // publishing it: wait for every busy section, then look again.
+    // publishing it, and an assist may hold work it took: close assists to new work, wait
+    // for every busy section (after it, no assist holds work and none can take any), then
+    // look again. If work turns up, reopen them and go on marking.
+    g_assists_closed.store(true);
     handshake();
-    if (collect_mutator_greys() || have_full_bufs()) continue;
-    if (!scan_goroutine_stacks(mk, stack_bytes)) continue;
-    mk.drain(INT64_MAX);
-    mk.flush();
-    if (have_full_bufs()) continue;
+    const bool more = collect_mutator_greys() || have_full_bufs() ||
+                      !scan_goroutine_stacks(mk, stack_bytes) ||
+                      (mk.drain(INT64_MAX), mk.flush(), have_full_bufs());
+    if (more) {
+      g_assists_closed.store(false);
+      continue;
+    }
     return;
   }
 }
@@ -280,6 +286,7 @@ void run_cycle(bool forced) {
   const std::int64_t h0 = os::nanotime();
   g_mark_sweepgen.store(heap().pages.sweepgen());
   trace::detail::stw_begin("mark start handshake");
+  g_assists_closed.store(false);
   g_phase.store(kMark);
   runtime::gc_hooks::g_scan_cycle.store(cycle);
   handshake();
@@ -436,6 +443,7 @@ void assist(MutatorState* ms) {
     for (;;) {
       Busy busy(ms);
       if (current_phase() != kMark) return false;
+      if (g_assists_closed.load()) return true;  // the collector is finishing: no new work
       Marker mk;
       const std::int64_t done = mk.drain(std::min<std::int64_t>(budget, 64 << 10));
       ms->marked_bytes.fetch_add(mk.marked_bytes, std::memory_order_relaxed);

@@ -45,6 +45,12 @@ extern std::atomic<std::uint32_t> g_cycle;
 // black allocation), or the next cycle would find stale marks (objects marked but never
 // scanned).
 extern std::atomic<std::uint32_t> g_mark_sweepgen;
+// Set by the collector while it checks whether marking is done: mark assists take no new
+// work while it is set (collector.cpp, mark_until_done). Without it, an assist could take
+// the last full buffer between the collector's handshake and its look for work, so the
+// collector would find none and end marking while the assist still scanned: the objects
+// in that buffer marked, their children never, and freed while reachable.
+extern std::atomic<bool> g_assists_closed;
 inline bool marks_span(const Span* s) {
   return s->sweepgen.load(std::memory_order_acquire) ==
          g_mark_sweepgen.load(std::memory_order_relaxed);
