@@ -229,6 +229,16 @@ std::int64_t mutator_marked_bytes() {
   return sum;
 }
 
+// The termination look, once assists are closed and every busy section has ended: no
+// grey anywhere, every stack scanned, and nothing its scan or a final drain turned up.
+bool no_work_left(Marker& mk, std::int64_t* stack_bytes) {
+  if (collect_mutator_greys() || have_full_bufs()) return false;
+  if (!scan_goroutine_stacks(mk, stack_bytes)) return false;
+  mk.drain(INT64_MAX);
+  mk.flush();
+  return !have_full_bufs();
+}
+
 // Step 3: marks until no work is left; returns the collector's marker totals, and the
 // stack and root bytes it scanned.
 void mark_until_done(Marker& mk, std::int64_t* stack_bytes, std::int64_t* root_bytes) {
@@ -251,14 +261,8 @@ void mark_until_done(Marker& mk, std::int64_t* stack_bytes, std::int64_t* root_b
     // look again. If work turns up, reopen them and go on marking.
     g_assists_closed.store(true);
     handshake();
-    const bool more = collect_mutator_greys() || have_full_bufs() ||
-                      !scan_goroutine_stacks(mk, stack_bytes) ||
-                      (mk.drain(INT64_MAX), mk.flush(), have_full_bufs());
-    if (more) {
-      g_assists_closed.store(false);
-      continue;
-    }
-    return;
+    if (no_work_left(mk, stack_bytes)) return;
+    g_assists_closed.store(false);
   }
 }
 

@@ -194,25 +194,44 @@ TEST(GcStress, EverythingIsReclaimedWhenTheRootsGo) {
 // Binary-trees' allocation pattern (children first, then the parent made from them) while
 // another goroutine runs cycles back to back: every tree must keep all its nodes. A node
 // lost here was found by the benchmark (stale mark bits left by the end of a cycle).
+namespace {
+
+// A binary-trees node: two Members, built children first (bottom_up_tree).
+struct TreeNode {
+  gc::Member<TreeNode> l, r;
+  TreeNode() = default;
+  TreeNode(const gc::Ptr<TreeNode>& a, const gc::Ptr<TreeNode>& b) : l(a), r(b) {}
+  void trace(gc::Visitor& v) const {
+    v.visit(l);
+    v.visit(r);
+  }
+};
+
+gc::Ptr<TreeNode> make_tree(int d) {
+  if (d <= 0) return gc::make<TreeNode>();
+  gc::Ptr<TreeNode> a = make_tree(d - 1);
+  gc::Ptr<TreeNode> b = make_tree(d - 1);
+  return gc::make<TreeNode>(a, b);
+}
+
+long tree_nodes(int d) {
+  return (1L << (d + 1)) - 1;
+}
+
+// Counts n's nodes, at most `limit`, so a tree corrupted into a cycle fails, not hangs.
+long count_nodes(const TreeNode* n, long& limit) {
+  if (--limit < 0) return 0;
+  return n->l ? 1 + count_nodes(n->l.get(), limit) + count_nodes(n->r.get(), limit) : 1;
+}
+
+long count_tree(const TreeNode* n, int d) {
+  long limit = tree_nodes(d) + 1;
+  return count_nodes(n, limit);
+}
+
+}  // namespace
+
 TEST(GcStress, TreesBuiltChildrenFirstKeepEveryNode) {
-  struct T {
-    gc::Member<T> l, r;
-    T() = default;
-    T(const gc::Ptr<T>& a, const gc::Ptr<T>& b) : l(a), r(b) {}
-    void trace(gc::Visitor& v) const {
-      v.visit(l);
-      v.visit(r);
-    }
-  };
-  struct Build {
-    static gc::Ptr<T> tree(int d) {
-      if (d <= 0) return gc::make<T>();
-      gc::Ptr<T> a = tree(d - 1);
-      gc::Ptr<T> b = tree(d - 1);
-      return gc::make<T>(a, b);
-    }
-    static long count(const T* n) { return n->l ? 1 + count(n->l.get()) + count(n->r.get()) : 1; }
-  };
   gort::Options opts;
   opts.procs = 2;
   gort::run(
@@ -226,7 +245,7 @@ TEST(GcStress, TreesBuiltChildrenFirstKeepEveryNode) {
         });
         const int depth = 14;
         for (int i = 0; i < 40; ++i)
-          ASSERT_EQ(Build::count(Build::tree(depth).get()), (1L << (depth + 1)) - 1) << i;
+          ASSERT_EQ(count_tree(make_tree(depth).get(), depth), tree_nodes(depth)) << i;
         stop.store(true);
         wg.wait();
       },
@@ -242,46 +261,21 @@ TEST(GcStress, TreesBuiltChildrenFirstKeepEveryNode) {
 // marked and their children never were. Fixed by closing assists to new work during the
 // check (collector.cpp, g_assists_closed); 0 failures in 12 runs after the fix.
 TEST(GcStress, BinaryTreesKeepTheLongLivedTree) {
-  struct N {
-    gc::Member<N> l, r;
-    N() = default;
-    N(const gc::Ptr<N>& a, const gc::Ptr<N>& b) : l(a), r(b) {}
-    void trace(gc::Visitor& v) const {
-      v.visit(l);
-      v.visit(r);
-    }
-  };
-  struct Tree {
-    static gc::Ptr<N> make(int d) {
-      if (d <= 0) return gc::make<N>();
-      gc::Ptr<N> a = make(d - 1);
-      gc::Ptr<N> b = make(d - 1);
-      return gc::make<N>(a, b);
-    }
-    // Bounded by `limit` nodes, so a tree corrupted into a cycle fails instead of hanging.
-    static long count(const N* n, long& limit) {
-      if (--limit < 0) return 0;
-      return n->l ? 1 + count(n->l.get(), limit) + count(n->r.get(), limit) : 1;
-    }
-  };
   gort::Options opts;
   opts.procs = 2;
   gort::run(
       [] {
         const int max_depth = 17;
-        auto nodes = [](int d) { return (1L << (d + 1)) - 1; };
         for (int round = 0; round < 3; ++round) {
           const std::uint64_t gc0 = gc::stats().num_gc;
-          gc::Ptr<N> long_lived = Tree::make(max_depth);
+          gc::Ptr<TreeNode> long_lived = make_tree(max_depth);
           for (int d = 4; d <= max_depth; d += 2) {
             const long iterations = 1L << (max_depth - d + 4);
-            for (long i = 0; i < iterations; ++i) {
-              long limit = nodes(d) + 1;
-              ASSERT_EQ(Tree::count(Tree::make(d).get(), limit), nodes(d)) << "depth " << d;
-            }
+            for (long i = 0; i < iterations; ++i)
+              ASSERT_EQ(count_tree(make_tree(d).get(), d), tree_nodes(d)) << "depth " << d;
           }
-          long limit = nodes(max_depth) + 1;
-          ASSERT_EQ(Tree::count(long_lived.get(), limit), nodes(max_depth)) << "round " << round;
+          ASSERT_EQ(count_tree(long_lived.get(), max_depth), tree_nodes(max_depth))
+              << "round " << round;
           EXPECT_GT(gc::stats().num_gc - gc0, 5u) << "the allocation should have paced cycles";
         }
       },
