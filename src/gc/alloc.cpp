@@ -164,6 +164,22 @@ __attribute__((noinline)) void count_allocation(MutatorState* ms, std::uintptr_t
   throw std::bad_alloc();
 }
 
+// The span of a large object was taken from the page heap before its object was zeroed,
+// and marking may have ended since, moving the sweep generation. Left at the old
+// generation, the span would be swept with the finished cycle's marks, in which the new
+// object is white: freed while its caller holds it. A span with no object yet has
+// nothing to sweep, so it joins the current generation, and counts as swept for the
+// generation that counted it among its unswept spans (at most one generation can pass:
+// the next cycle's sweep termination waits for that count). Called in the busy section
+// after the phase is read: seeing the phase a cycle set implies seeing the generation it
+// set before it (g_phase is seq_cst, next_sweepgen's store release).
+void adopt_current_generation(Span* s) {
+  const std::uint32_t sg = heap().pages.sweepgen();
+  if (s->sweepgen.load(std::memory_order_relaxed) == sg) return;
+  s->sweepgen.store(sg, std::memory_order_relaxed);
+  heap().pages.swept_one();
+}
+
 void* allocate_large(std::size_t size, std::uint32_t type) {
   const std::size_t bytes = (size + kHeaderSize + kPageSize - 1) & ~(kPageSize - 1);
   if (bytes > heap().pages.arena_end() - heap().pages.arena_base()) out_of_memory();
@@ -174,17 +190,20 @@ void* allocate_large(std::size_t size, std::uint32_t type) {
     s = heap().pages.alloc_span(npages, -1, static_cast<std::uint32_t>(bytes));
     if (s == nullptr) out_of_memory();
   }
+  // The object's only reference until it is returned: the stack scan that roots it must
+  // see this address (a conservative scan cannot follow s, a Span outside the heap).
+  const std::uintptr_t cell = s->base;
   MutatorState* ms = mutator();
   const bool dtor = has_destructor(type);
-  init_header(s->base, s->cell, s->zeroed, type);
+  init_header(cell, s->cell, s->zeroed, type);
   if (dtor) s->needs_bg_sweep.store(true, std::memory_order_relaxed);
   s->alloc_count = 1;
   bool black;
   {
     Busy busy(ms);
-    // Open (the same race as in allocate): a span taken before the sweep generation moved
-    // and published after marking ended is white in a span of the marked generation.
-    black = current_phase() == kMark && marks_span(s);
+    const bool marking = current_phase() == kMark;
+    adopt_current_generation(s);
+    black = marking && marks_span(s);
     publish(s, 0, black);
   }
   if (black) g_large_black_bytes.fetch_add(s->cell, std::memory_order_relaxed);
@@ -195,8 +214,11 @@ void* allocate_large(std::size_t size, std::uint32_t type) {
   maybe_trigger(live);
   heap().large_mallocs.fetch_add(1, std::memory_order_relaxed);
   heap().large_bytes.fetch_add(bytes, std::memory_order_relaxed);
-  count_allocation(ms, s->base, bytes, black);
-  return object_of_cell(s->base);
+  count_allocation(ms, cell, bytes, black);
+  // Kept in a register or a stack slot across every call above, where a scan finds it,
+  // rather than reloaded from s.
+  asm volatile("" : : "r"(cell) : "memory");
+  return object_of_cell(cell);
 }
 
 }  // namespace

@@ -37,9 +37,15 @@ bool free_cell(Span* s, std::uint32_t i, bool with_user_code) {
   return true;
 }
 
-// Claims a span of an unswept list of c (or null).
-Span* claim_unswept(Central& c, std::uint32_t sg, bool with_user_code) {
+// Claims a span of an unswept list of c (or null). The generation is read under the
+// list's lock: read before it, it could be a generation that has since ended, whose
+// unswept lists are the new generation's swept ones, and a span already swept (and
+// perhaps being marked again) would be swept a second time. Read under it, every span on
+// the list was counted unswept in this generation, so the generation cannot move (sweep
+// termination waits for that count) until this span is swept.
+Span* claim_unswept(Central& c, bool with_user_code) {
   runtime::LockGuard l(c.lock);
+  const std::uint32_t sg = heap().pages.sweepgen();
   const std::uint32_t u = unswept_index(sg);
   for (SpanList* list : {&c.partial[u], &c.full[u]}) {
     if (list->empty()) continue;
@@ -89,23 +95,26 @@ bool sweep_span(Span* s, bool with_user_code) {
                                std::memory_order_relaxed);
   // Release: the bitmaps are rewritten before anyone sees the span swept.
   s->sweepgen.store(sg, std::memory_order_release);
+  // An empty span leaves the in-use count before it counts as swept: counted swept first,
+  // it could let the next cycles run while this thread is descheduled, be counted in use
+  // (so unswept) when marking ends, and then be freed without that count ever coming
+  // down: sweep termination would wait for it forever.
+  const bool empty = live == 0;
+  if (empty) heap().pages.free_span(s);
   heap().pages.swept_one();
-  if (live == 0) {
-    heap().pages.free_span(s);
-    return false;
-  }
-  return true;
+  return !empty;
 }
 
 Span* take_swept_span(int sc) {
   Central& c = heap().central[sc];
-  const std::uint32_t sg = heap().pages.sweepgen();
   {
+    // A span swept in a generation that ends meanwhile is flushed from the cache that
+    // takes it (the cache epoch moves with the generation).
     runtime::LockGuard l(c.lock);
-    if (Span* s = c.partial[swept_index(sg)].pop()) return s;
+    if (Span* s = c.partial[swept_index(heap().pages.sweepgen())].pop()) return s;
   }
   for (int budget = 0; budget < 64; ++budget) {
-    Span* s = claim_unswept(c, sg, false);
+    Span* s = claim_unswept(c, false);
     if (s == nullptr) return nullptr;
     if (!sweep_span(s, false)) continue;  // all free: back to the page heap
     if (!s->is_full()) return s;
@@ -129,7 +138,7 @@ bool sweep_one() {
   }
   for (const int n = size_classes().count; g_cursor < n; ++g_cursor) {
     Central& c = g_cursor < 0 ? heap().large : heap().central[g_cursor];
-    Span* s = claim_unswept(c, sg, true);
+    Span* s = claim_unswept(c, true);
     if (s == nullptr) continue;
     if (sweep_span(s, true)) put_swept(s);
     return true;
