@@ -84,8 +84,10 @@ std::uint32_t type_id() {
 }
 
 // Allocates an uninitialised object of `size` bytes (zero-filled) with the given type
-// header. Throws std::bad_alloc when the heap is exhausted.
-void* allocate(std::size_t size, std::uint32_t type);
+// header; has_destructor says whether the type's TypeInfo has a destroy function (known
+// at the call, so the allocation need not look it up). Throws std::bad_alloc when the
+// heap is exhausted.
+void* allocate(std::size_t size, std::uint32_t type, bool has_destructor);
 // The constructor threw: the object is left as garbage without a destructor.
 void abandon(void* obj) noexcept;
 
@@ -270,7 +272,8 @@ template <class T, class... Args>
 Ptr<T> make(Args&&... args) {
   static_assert(alignof(T) <= 8, "gort::gc::make: collected types must have alignof(T) <= 8");
   static_assert(!std::is_array_v<T>, "gort::gc::make: arrays are not supported");
-  void* mem = detail::allocate(sizeof(T), detail::type_id<T>());
+  void* mem =
+      detail::allocate(sizeof(T), detail::type_id<T>(), !std::is_trivially_destructible_v<T>);
   T* obj;
   try {
 #if defined(__SANITIZE_THREAD__)

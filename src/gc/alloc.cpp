@@ -72,11 +72,6 @@ void zero_cell(std::uintptr_t cell, std::size_t bytes) {
 #endif
 }
 
-bool has_destructor(std::uint32_t type) {
-  const TypeInfo* t = type_info(type);
-  return t != nullptr && t->destroy != nullptr;
-}
-
 void init_header(std::uintptr_t cell, std::size_t bytes, bool zeroed, std::uint32_t type) {
   san::unpoison(reinterpret_cast<void*>(cell), bytes);
   if (!zeroed) zero_cell(cell, bytes);
@@ -180,7 +175,7 @@ void adopt_current_generation(Span* s) {
   heap().pages.swept_one();
 }
 
-void* allocate_large(std::size_t size, std::uint32_t type) {
+void* allocate_large(std::size_t size, std::uint32_t type, bool dtor) {
   const std::size_t bytes = (size + kHeaderSize + kPageSize - 1) & ~(kPageSize - 1);
   if (bytes > heap().pages.arena_end() - heap().pages.arena_base()) out_of_memory();
   const auto npages = static_cast<std::uint32_t>(bytes / kPageSize);
@@ -194,7 +189,6 @@ void* allocate_large(std::size_t size, std::uint32_t type) {
   // see this address (a conservative scan cannot follow s, a Span outside the heap).
   const std::uintptr_t cell = s->base;
   MutatorState* ms = mutator();
-  const bool dtor = has_destructor(type);
   init_header(cell, s->cell, s->zeroed, type);
   if (dtor) s->needs_bg_sweep.store(true, std::memory_order_relaxed);
   s->alloc_count = 1;
@@ -312,10 +306,9 @@ void return_span(Span* s) {
   }
 }
 
-void* allocate(std::size_t size, std::uint32_t type) {
-  if (size > kMaxSmallCell - kHeaderSize) return allocate_large(size, type);
+void* allocate(std::size_t size, std::uint32_t type, bool dtor) {
+  if (size > kMaxSmallCell - kHeaderSize) return allocate_large(size, type, dtor);
   const int sc = class_of_cell(size + kHeaderSize);
-  const bool dtor = has_destructor(type);
   MutatorState* ms = mutator();
   runtime::M* m = runtime::current_m();
   const bool on_goroutine = m != nullptr && m->curg != nullptr;

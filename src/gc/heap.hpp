@@ -86,7 +86,10 @@ struct SizeClassTable {
   std::array<SizeClass, kMaxClasses> classes{};
   std::array<std::uint8_t, kMaxSmallCell / 8 + 1> by_size{};  // (cell + 7) / 8 -> class
 };
-const SizeClassTable& size_classes();
+extern const SizeClassTable g_size_classes;  // heap.cpp
+inline const SizeClassTable& size_classes() {
+  return g_size_classes;
+}
 inline int class_of_cell(std::size_t cell) {
   return size_classes().by_size[(cell + 7) / 8];
 }

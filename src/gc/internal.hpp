@@ -93,8 +93,9 @@ struct MCache;
 // Per-thread state for every thread that uses the heap (goroutine threads and plain
 // threads). The collector finds them in a registry.
 struct MutatorState {
-  // Nonzero while the thread runs a busy section (below).
-  std::atomic<std::uint32_t> busy{0};
+  // Sections entered and left, counted together: odd while the thread runs a busy section
+  // (below). Only the owner writes it.
+  std::atomic<std::uint64_t> busy{0};
   // Set by the stop signal's handler when it lands inside a busy section: the goroutine
   // scans its own stack when the section ends (mark.cpp, "Running goroutines").
   std::atomic<std::uint32_t> scan_pending{0};
@@ -123,10 +124,13 @@ MutatorState* mutator() noexcept;
 // seq_cst. Sections do not nest and never block.
 void enter_busy(MutatorState* ms) noexcept;
 void scan_when_asked(MutatorState* ms) noexcept;  // mark.cpp
+inline bool in_busy_section(const MutatorState* ms) noexcept {
+  return (ms->busy.load(std::memory_order_relaxed) & 1) != 0;
+}
 inline void exit_busy(MutatorState* ms) noexcept {
-  // Release: the collector reads 0 with acquire, so the section's writes (a store behind
-  // the barrier, a grey push) happen before what it does next.
-  ms->busy.store(0, std::memory_order_release);
+  // Release: the collector reads the new count with acquire, so the section's writes (a
+  // store behind the barrier, a grey push) happen before what it does next.
+  ms->busy.store(ms->busy.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   if (ms->scan_pending.load(std::memory_order_relaxed) != 0) [[unlikely]]
     scan_when_asked(ms);
 }

@@ -59,16 +59,26 @@ WorkBuf* g_empty GORT_GUARDED_BY(g_pool_lock) = nullptr;
 WorkBuf* g_full GORT_GUARDED_BY(g_pool_lock) = nullptr;
 std::atomic<std::int64_t> g_nfull{0};
 
-void grow_pool() GORT_REQUIRES(g_pool_lock) {
-  constexpr std::size_t kChunk = 1 << 20;
-  void* mem = os::reserve_lazy(kChunk);
-  if (mem == nullptr) base::fatal("gc: out of memory for mark work buffers");
-  auto* bufs = static_cast<WorkBuf*>(mem);
-  for (std::size_t i = 0; i < kChunk / sizeof(WorkBuf); ++i) {
-    WorkBuf* b = ::new (&bufs[i]) WorkBuf();
-    b->next = g_empty;
-    g_empty = b;
+// Address space reserved for buffers, carved one buffer (one page) at a time. Building
+// a whole 1 MiB chunk into the free list at once wrote to each of its 256 pages, and did
+// so inside the barrier or allocation that found the pool empty: about 5 ms of page
+// faults at a program's first cycle on this VM, a section the mark-start handshake waited
+// for.
+std::uintptr_t g_carve_next GORT_GUARDED_BY(g_pool_lock) = 0;
+std::uintptr_t g_carve_end GORT_GUARDED_BY(g_pool_lock) = 0;
+
+WorkBuf* carve_buf() GORT_REQUIRES(g_pool_lock) {
+  static_assert(sizeof(WorkBuf) == 4096, "a buffer is one page");
+  if (g_carve_next == g_carve_end) {
+    constexpr std::size_t kChunk = 1 << 20;
+    void* mem = os::reserve_lazy(kChunk);
+    if (mem == nullptr) base::fatal("gc: out of memory for mark work buffers");
+    g_carve_next = reinterpret_cast<std::uintptr_t>(mem);
+    g_carve_end = g_carve_next + kChunk;
   }
+  auto* b = ::new (reinterpret_cast<void*>(g_carve_next)) WorkBuf();
+  g_carve_next += sizeof(WorkBuf);
+  return b;
 }
 
 // ---- The attached runtime -----------------------------------------------------------
@@ -104,7 +114,7 @@ void on_stop_signal(int, void*, void* ucontext) {
   m->gc_stop_nregs = os::interrupted_registers(ucontext, m->gc_stop_regs, 32, &sp);
   MutatorState* ms = mutator_if_registered();
   const bool stoppable = m->curg == target && sp > target->stack.lo && sp < target->stack.hi &&
-                         (ms == nullptr || ms->busy.load(std::memory_order_relaxed) == 0);
+                         (ms == nullptr || !in_busy_section(ms));
   if (!stoppable) {
     // Inside a busy section (the allocator, a barrier): the goroutine scans itself when the
     // section ends, which a goroutine allocating in a loop would otherwise never allow.
@@ -216,7 +226,7 @@ bool scan_stopped(Marker& mk, runtime::G* gp, std::uint64_t w, std::uint32_t cyc
 
 WorkBuf* get_empty_buf() {
   runtime::LockGuard l(g_pool_lock);
-  if (g_empty == nullptr) grow_pool();
+  if (g_empty == nullptr) return carve_buf();
   WorkBuf* b = g_empty;
   g_empty = b->next;
   b->next = nullptr;
