@@ -21,11 +21,17 @@
 // by a signal to its thread (below).
 //
 // Running goroutines. The collector sets M::gc_stop_target and sends os::stop_signal() to
-// the M's thread. The handler runs on the goroutine's stack (no alternate stack), so the
-// kernel's signal frame (all registers) lies inside [handler sp, hi). If the thread still
-// runs that goroutine and is not inside a busy section, the handler publishes its sp and
-// waits on a futex while the collector scans, then returns. Otherwise it answers "retry"
-// (the goroutine switched away, or is inside the allocator or a barrier). Under TSan,
+// the M's thread. The handler runs on the goroutine's stack (no alternate stack). If the
+// thread still runs that goroutine and is not inside a busy section, the handler scans
+// the interrupted registers and [interrupted sp, hi) itself, publishes its greys, marks
+// the stack scanned, answers "scanned" and returns: the goroutine stops for its own scan
+// only. (The collector used to scan while the handler waited on a futex; then the stop
+// lasted until the collector's thread got a CPU, up to 5 ms in binary-trees.) Scanning
+// in a handler is safe because the pool lock and the page heap's lookups are the only
+// shared state it touches, and a thread takes the pool lock only inside busy sections
+// (where the handler declines) or on its way out (when it runs no goroutine). Otherwise
+// the handler answers "retry" (the goroutine switched away, or is inside the allocator
+// or a barrier). Under TSan,
 // signals are delivered at the next intercepted call, so a goroutine in a pure compute
 // loop is not scanned until it calls something; the collector keeps retrying.
 #include <algorithm>
@@ -86,7 +92,7 @@ WorkBuf* carve_buf() GORT_REQUIRES(g_pool_lock) {
 runtime::Lock g_sched_lock;
 runtime::Sched* g_sched GORT_GUARDED_BY(g_sched_lock) = nullptr;
 
-enum StopState : std::uint32_t { kStopIdle, kStopRequested, kStopped, kStopRetry, kStopResume };
+enum StopState : std::uint32_t { kStopIdle, kStopRequested, kStopScanned, kStopRetry };
 
 // Scans [lo, hi): words of another goroutine's stack, read while it may run (a racy read
 // the generation check makes harmless) and including ASan redzones, hence unsanitized.
@@ -104,14 +110,43 @@ void scan_words(std::uintptr_t lo, std::uintptr_t hi, Marker& mk) {
   }
 }
 
+void set_scanned(runtime::G* gp, std::uint32_t cycle) {
+  runtime::san::tsan_release(&runtime::gc_hooks::g_tsan_reuse_sync);
+  const std::uint64_t w = gp->gc_word.load(std::memory_order_relaxed);
+  gp->gc_word.store((w & 0xFFFF'FFFFull) | (std::uint64_t{cycle} << runtime::gc_hooks::kCycleShift),
+                    std::memory_order_release);
+}
+
+// The stop signal's scan, on the interrupted goroutine's own thread: its saved registers,
+// then its stack from stack_low (the interrupted sp, less the x86-64 red zone, where leaf
+// functions keep live values; the kernel puts the signal frame below it). The collector
+// reads the results from m once it sees kStopScanned.
+void scan_interrupted(runtime::M* m, runtime::G* gp, const std::uintptr_t* regs, int nregs,
+                      std::uintptr_t stack_low) {
+  const std::int64_t t0 = os::nanotime();
+  const std::uintptr_t from = std::max(gp->stack.lo, stack_low);
+  {
+    Marker mk;
+    for (int i = 0; i < nregs; ++i)
+      if (heap().pages.in_arena(regs[i])) mk.grey_addr(regs[i]);
+    mk.scan_range(from, gp->stack.hi);
+    mk.flush();  // greys reach the global list before the collector hears "scanned"
+    m->gc_stop_marked = mk.marked_bytes;
+  }
+  m->gc_stop_low = from;
+  set_scanned(gp, g_cycle.load(std::memory_order_relaxed));
+  m->gc_stop_ns = os::nanotime() - t0;
+}
+
 void on_stop_signal(int, void*, void* ucontext) {
   base::KeepErrno keep;
   runtime::M* m = runtime::current_m();
   if (m == nullptr) return;
   runtime::G* target = m->gc_stop_target.exchange(nullptr, std::memory_order_acq_rel);
   if (target == nullptr) return;
-  std::uintptr_t sp = 0;
-  m->gc_stop_nregs = os::interrupted_registers(ucontext, m->gc_stop_regs, 32, &sp);
+  std::uintptr_t regs[32];
+  std::uintptr_t sp = 0;  // less the red zone
+  const int nregs = os::interrupted_registers(ucontext, regs, 32, &sp);
   MutatorState* ms = mutator_if_registered();
   const bool stoppable = m->curg == target && sp > target->stack.lo && sp < target->stack.hi &&
                          (ms == nullptr || !in_busy_section(ms));
@@ -123,19 +158,9 @@ void on_stop_signal(int, void*, void* ucontext) {
     os::futex_wake(&m->gc_stop_state, 1);
     return;
   }
-  m->gc_stop_sp = sp;
-  runtime::san::tsan_release(&runtime::gc_hooks::g_tsan_reuse_sync);
-  m->gc_stop_state.store(kStopped, std::memory_order_release);
+  scan_interrupted(m, target, regs, nregs, sp);
+  m->gc_stop_state.store(kStopScanned, std::memory_order_release);
   os::futex_wake(&m->gc_stop_state, 1);
-  while (m->gc_stop_state.load(std::memory_order_acquire) == kStopped)
-    os::futex_wait(&m->gc_stop_state, kStopped);
-}
-
-void set_scanned(runtime::G* gp, std::uint32_t cycle) {
-  runtime::san::tsan_release(&runtime::gc_hooks::g_tsan_reuse_sync);
-  const std::uint64_t w = gp->gc_word.load(std::memory_order_relaxed);
-  gp->gc_word.store((w & 0xFFFF'FFFFull) | (std::uint64_t{cycle} << runtime::gc_hooks::kCycleShift),
-                    std::memory_order_release);
 }
 
 // Fields of a goroutine read while it may run: a stale gp->m only makes the stop request
@@ -154,15 +179,9 @@ GORT_RACY_READ std::uintptr_t sp_of(const runtime::G* gp) {
   return reinterpret_cast<std::uintptr_t>(gp->sp);
 }
 
-#if defined(__x86_64__)
-constexpr std::uintptr_t kRedZone = 128;
-#else
-constexpr std::uintptr_t kRedZone = 0;  // AAPCS64 on Linux has none
-#endif
-
-// Stops the running gp on its M, scans its stack, resumes it. False: try again later.
-bool scan_running(runtime::Sched& s, Marker& mk, runtime::G* gp, std::uint32_t cycle,
-                  std::int64_t* bytes) {
+// Has the running gp scan its own stack in the stop signal's handler on its M, and adds
+// what it found to mk and bytes. False: try again later.
+bool scan_running(runtime::Sched& s, Marker& mk, runtime::G* gp, std::int64_t* bytes) {
   runtime::M* m = m_of(gp);
   if (m == nullptr) return false;
   {
@@ -192,20 +211,10 @@ bool scan_running(runtime::Sched& s, Marker& mk, runtime::G* gp, std::uint32_t c
     }
     os::futex_wait(&m->gc_stop_state, kStopRequested, left);
   }
-  if (st != kStopped) return false;
-  const std::int64_t stopped_at = os::nanotime();
-  for (int i = 0; i < m->gc_stop_nregs; ++i)
-    if (heap().pages.in_arena(m->gc_stop_regs[i])) mk.grey_addr(m->gc_stop_regs[i]);
-  // The interrupted code may be a leaf function keeping live values in the red zone, the
-  // 128 bytes below sp that the x86-64 ABI lets it use without moving sp (the kernel puts
-  // the signal frame below them).
-  const std::uintptr_t from = std::max(gp->stack.lo, m->gc_stop_sp - kRedZone);
-  mk.scan_range(from, gp->stack.hi);
-  *bytes += static_cast<std::int64_t>(gp->stack.hi - from);
-  set_scanned(gp, cycle);
-  m->gc_stop_state.store(kStopResume, std::memory_order_release);
-  os::futex_wake(&m->gc_stop_state, 1);
-  note_stack_stop(os::nanotime() - stopped_at);
+  if (st != kStopScanned) return false;
+  *bytes += static_cast<std::int64_t>(gp->stack.hi - m->gc_stop_low);
+  mk.marked_bytes += m->gc_stop_marked;
+  note_stack_stop(m->gc_stop_ns);
   return true;
 }
 
@@ -356,7 +365,7 @@ bool scan_goroutine_stacks(Marker& mk, std::int64_t* stack_bytes) {
     const std::uint64_t w = gp->gc_word.load(std::memory_order_acquire);
     if ((w >> runtime::gc_hooks::kCycleShift) == cycle) continue;
     const bool done = (w & runtime::gc_hooks::kRunning) != 0
-                          ? scan_running(*s, mk, gp, cycle, stack_bytes)
+                          ? scan_running(*s, mk, gp, stack_bytes)
                           : scan_stopped(mk, gp, w, cycle, stack_bytes);
     all = all && done;
   }

@@ -137,13 +137,14 @@ struct M {
   // preempt_noticed; cleared at the goroutine's next switch). Counted in
   // Sched::preempted_running.
   bool lost_p = false;
-  // The collector's request to stop curg for a stack scan (gc/mark.cpp, "Running
-  // goroutines"): the target, the handshake state, and the sp the handler stopped at.
+  // The collector's request to scan curg's stack (gc/mark.cpp, "Running goroutines"): the
+  // target and the handshake state; then, from the signal handler that scanned it, the
+  // lowest address scanned, the bytes it marked and how long the goroutine stopped.
   std::atomic<G*> gc_stop_target{nullptr};
   std::atomic<std::uint32_t> gc_stop_state{0};
-  std::uintptr_t gc_stop_sp = 0;
-  std::uintptr_t gc_stop_regs[32] = {};
-  int gc_stop_nregs = 0;
+  std::uintptr_t gc_stop_low = 0;
+  std::int64_t gc_stop_marked = 0;
+  std::int64_t gc_stop_ns = 0;
   os::Note park;
   M* schedlink = nullptr;  // idle M list; guarded by Sched::lock
   std::thread thread;      // not joinable for M0 (the thread that called run())
