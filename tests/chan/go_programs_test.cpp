@@ -9,7 +9,10 @@
 // The concurrent prime sieve (go.dev/doc/play/sieve.go): a chain of filter goroutines,
 // here with a quit channel so that every goroutine ends before main returns (goroutines
 // abandoned by main are never unwound, so what their frames own would leak).
+// Under TSan the first 300 primes (61 s for 1000 there: the work grows with the square of
+// the count); the same program otherwise.
 TEST(GoPrograms, PrimeSieveFirstThousandPrimes) {
+  const int count = gort::test::kTsan ? 300 : 1000;
   std::vector<int> primes;
   gort::run(
       [&] {
@@ -41,7 +44,7 @@ TEST(GoPrograms, PrimeSieveFirstThousandPrimes) {
         auto ch = gort::make_chan<int>();
         wg.add(1);
         gort::go(generate, ch);
-        for (int i = 0; i < 1000; ++i) {
+        for (int i = 0; i < count; ++i) {
           int prime = *ch.recv();
           primes.push_back(prime);
           auto next = gort::make_chan<int>();
@@ -53,10 +56,13 @@ TEST(GoPrograms, PrimeSieveFirstThousandPrimes) {
         wg.wait();
       },
       gort::Options{.procs = 2});
-  ASSERT_EQ(primes.size(), 1000u);
+  ASSERT_EQ(primes.size(), static_cast<std::size_t>(count));
   EXPECT_EQ(primes[0], 2);
   EXPECT_EQ(primes[99], 541);
-  EXPECT_EQ(primes[999], 7919);
+  EXPECT_EQ(primes[299], 1987);
+  if (count == 1000) {
+    EXPECT_EQ(primes[999], 7919);
+  }
 }
 
 // A pipeline with fan-out and fan-in (the Go blog's "Pipelines and cancellation").
