@@ -31,9 +31,9 @@
 // shared state it touches, and a thread takes the pool lock only inside busy sections
 // (where the handler declines) or on its way out (when it runs no goroutine). Otherwise
 // the handler answers "retry" (the goroutine switched away, or is inside the allocator
-// or a barrier). Under TSan,
-// signals are delivered at the next intercepted call, so a goroutine in a pure compute
-// loop is not scanned until it calls something; the collector keeps retrying.
+// or a barrier). Under TSan, signals are delivered at the next intercepted call, so a
+// goroutine in a pure compute loop is not scanned until it calls something; the
+// collector keeps retrying.
 #include <algorithm>
 #include <csetjmp>
 #include <cstdio>
@@ -126,11 +126,12 @@ void scan_interrupted(runtime::M* m, runtime::G* gp, const std::uintptr_t* regs,
   const std::int64_t t0 = os::nanotime();
   const std::uintptr_t from = std::max(gp->stack.lo, stack_low);
   {
+    // Its greys go to the global list when it is destroyed, before the collector hears
+    // "scanned".
     Marker mk;
     for (int i = 0; i < nregs; ++i)
       if (heap().pages.in_arena(regs[i])) mk.grey_addr(regs[i]);
     mk.scan_range(from, gp->stack.hi);
-    mk.flush();  // greys reach the global list before the collector hears "scanned"
     m->gc_stop_marked = mk.marked_bytes;
   }
   m->gc_stop_low = from;
