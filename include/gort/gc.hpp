@@ -61,9 +61,10 @@ struct TypeInfo {
   void (*trace)(const void* obj, Visitor& v);  // null: the type has no Members
   void (*destroy)(void* obj) noexcept;         // null: trivially destructible
   const char* name;
+  std::uint32_t size;  // sizeof the type: the bytes a scan of one object counts as work
 };
 
-// Registers a type once (thread-safe); returns its id, stored in each object's header.
+// Registers a type once (thread-safe); returns its id, which the heap records per object.
 std::uint32_t register_type(const TypeInfo* info);
 
 template <class T>
@@ -78,13 +79,13 @@ std::uint32_t type_id() {
       }(),
       std::is_trivially_destructible_v<T> ? nullptr
                                           : +[](void* obj) noexcept { static_cast<T*>(obj)->~T(); },
-      __PRETTY_FUNCTION__};
+      __PRETTY_FUNCTION__, static_cast<std::uint32_t>(sizeof(T))};
   static const std::uint32_t id = register_type(&info);
   return id;
 }
 
-// Allocates an uninitialised object of `size` bytes (zero-filled) with the given type
-// header; has_destructor says whether the type's TypeInfo has a destroy function (known
+// Allocates an uninitialised object of `size` bytes (zero-filled) of the given type;
+// has_destructor says whether the type's TypeInfo has a destroy function (known
 // at the call, so the allocation need not look it up). Throws std::bad_alloc when the
 // heap is exhausted.
 void* allocate(std::size_t size, std::uint32_t type, bool has_destructor);

@@ -72,33 +72,52 @@ void zero_cell(std::uintptr_t cell, std::size_t bytes) {
 #endif
 }
 
-void init_header(std::uintptr_t cell, std::size_t bytes, bool zeroed, std::uint32_t type) {
+// Makes a free cell ready for its object: unpoisoned, zero-filled.
+void prepare_cell(std::uintptr_t cell, std::size_t bytes, bool zeroed) {
   san::unpoison(reinterpret_cast<void*>(cell), bytes);
   if (!zeroed) zero_cell(cell, bytes);
-  Header* h = header_of_cell(cell);
-  h->type.store(type, std::memory_order_relaxed);
-  h->state.store(0, std::memory_order_relaxed);
 }
 
 // Publishes cell i of s as allocated (black while marking). Owner of s only.
 void publish(Span* s, std::uint32_t i, bool black) {
   if (black) s->try_mark(i);
   auto& word = s->alloc_bits[i / 64];
-  // Release: the header and zeroing happen before a collector sees the cell allocated.
+  // Release: the type record and zeroing happen before a collector sees the cell
+  // allocated.
   word.store(word.load(std::memory_order_relaxed) | (std::uint64_t{1} << (i % 64)),
              std::memory_order_release);
 }
 
-// Takes a cell from the cache's span of class sc; 0 if the span is full or missing.
-// Inside a busy section, by the cache's owner. marking: the phase is kMark.
+// Records the type of a new object in cell i of s; false if the span first needs a type
+// table (it holds objects of another type and has none). Owner of s, in a busy section.
+bool record_type(Span* s, std::uint32_t i, std::uint32_t type) {
+  if (std::atomic<std::uint16_t>* types = s->types.load(std::memory_order_acquire)) {
+    types[i].store(static_cast<std::uint16_t>(type), std::memory_order_relaxed);
+    return true;
+  }
+  if (s->type.load(std::memory_order_relaxed) == type) return true;
+  if (s->alloc_count != 0) return false;
+  // A cached span with no object is fresh from the page heap: no reader looks at its
+  // type until a cell's alloc bit is set.
+  s->type.store(type, std::memory_order_relaxed);
+  return true;
+}
+
+// take_cell's answer when the span needs a type table (never a cell: cells are aligned).
+constexpr std::uintptr_t kNeedsTypeTable = 1;
+
+// Takes a cell from the cache's span of class sc; 0 if the span is full or missing,
+// kNeedsTypeTable if it must get a type table first. Inside a busy section, by the
+// cache's owner. marking: the phase is kMark.
 std::uintptr_t take_cell(MCache* c, int sc, std::uint32_t type, bool dtor, bool marking) {
   Span* s = c->spans[sc];
   if (s == nullptr) return 0;
   const bool black = marking && marks_span(s);
   const std::uint32_t i = next_free(s);
   if (i == s->cells) return 0;
+  if (!record_type(s, i, type)) return kNeedsTypeTable;
   const std::uintptr_t cell = s->cell_addr(i);
-  init_header(cell, s->cell, s->zeroed, type);
+  prepare_cell(cell, s->cell, s->zeroed);
   if (dtor) s->needs_bg_sweep.store(true, std::memory_order_relaxed);
   publish(s, i, black);
   s->freeindex = i + 1;
@@ -108,6 +127,13 @@ std::uintptr_t take_cell(MCache* c, int sc, std::uint32_t type, bool dtor, bool 
   c->alloc_bytes.store(c->alloc_bytes.load(std::memory_order_relaxed) + s->cell,
                        std::memory_order_relaxed);
   return cell;
+}
+
+// Gives the cache's span of class sc a type table (take_cell asked for one). Under the
+// cache's lock, so that the span cannot leave the cache, be swept or be freed meanwhile.
+void add_type_table(MCache* c, int sc) {
+  runtime::LockGuard l(c->lock);
+  if (Span* s = c->spans[sc]) s->ensure_types();
 }
 
 // A span that leaves a cache: its unused cells no longer count as live.
@@ -176,7 +202,7 @@ void adopt_current_generation(Span* s) {
 }
 
 void* allocate_large(std::size_t size, std::uint32_t type, bool dtor) {
-  const std::size_t bytes = (size + kHeaderSize + kPageSize - 1) & ~(kPageSize - 1);
+  const std::size_t bytes = (size + kPageSize - 1) & ~(kPageSize - 1);
   if (bytes > heap().pages.arena_end() - heap().pages.arena_base()) out_of_memory();
   const auto npages = static_cast<std::uint32_t>(bytes / kPageSize);
   Span* s = heap().pages.alloc_span(npages, -1, static_cast<std::uint32_t>(bytes));
@@ -189,7 +215,8 @@ void* allocate_large(std::size_t size, std::uint32_t type, bool dtor) {
   // see this address (a conservative scan cannot follow s, a Span outside the heap).
   const std::uintptr_t cell = s->base;
   MutatorState* ms = mutator();
-  init_header(cell, s->cell, s->zeroed, type);
+  prepare_cell(cell, s->cell, s->zeroed);
+  s->type.store(type, std::memory_order_relaxed);  // fresh span: read after the alloc bit
   if (dtor) s->needs_bg_sweep.store(true, std::memory_order_relaxed);
   s->alloc_count = 1;
   bool black;
@@ -212,7 +239,7 @@ void* allocate_large(std::size_t size, std::uint32_t type, bool dtor) {
   // Kept in a register or a stack slot across every call above, where a scan finds it,
   // rather than reloaded from s.
   asm volatile("" : : "r"(cell) : "memory");
-  return object_of_cell(cell);
+  return reinterpret_cast<void*>(cell);
 }
 
 }  // namespace
@@ -307,12 +334,12 @@ void return_span(Span* s) {
 }
 
 void* allocate(std::size_t size, std::uint32_t type, bool dtor) {
-  if (size > kMaxSmallCell - kHeaderSize) return allocate_large(size, type, dtor);
-  const int sc = class_of_cell(size + kHeaderSize);
+  if (size > kMaxSmallCell) return allocate_large(size, type, dtor);
+  const int sc = class_of_cell(size);
   MutatorState* ms = mutator();
   runtime::M* m = runtime::current_m();
   const bool on_goroutine = m != nullptr && m->curg != nullptr;
-  for (int attempt = 0;; ++attempt) {
+  for (bool collected = false;;) {
     if (on_goroutine) runtime::enter_runtime(m);
     MCache* c = on_goroutine && m->p != nullptr ? p_cache(m->p) : ms->cache;
     std::uintptr_t cell = 0;
@@ -332,22 +359,32 @@ void* allocate(std::size_t size, std::uint32_t type, bool dtor) {
       cell = take_cell(c, sc, type, dtor, black);
     }
     exit_busy(ms);
-    const bool refilled = cell != 0 || refill(c, sc);
+    bool refilled = true;
+    if (cell == kNeedsTypeTable) {
+      add_type_table(c, sc);
+      cell = 0;
+    } else if (cell == 0) {
+      refilled = refill(c, sc);
+    }
     if (on_goroutine) runtime::exit_runtime(m);
     if (cell != 0) {
       count_allocation(ms, cell, size_classes().classes[sc].cell, black);
-      return object_of_cell(cell);
+      return reinterpret_cast<void*>(cell);
     }
     if (!refilled) {
-      if (attempt > 0) out_of_memory();
+      if (collected) out_of_memory();
       collect();
+      collected = true;
     }
   }
 }
 
 void abandon(void* obj) noexcept {
-  Header* h = header_of_cell(reinterpret_cast<std::uintptr_t>(obj) - kHeaderSize);
-  h->type.store(0, std::memory_order_relaxed);  // garbage without a destructor
+  const auto addr = reinterpret_cast<std::uintptr_t>(obj);
+  Span* s = heap().pages.span_of(addr);  // held by the caller: allocated, not freed
+  if (s == nullptr) base::fatal("gc: abandon of memory outside the collected heap");
+  // Type 0: garbage without trace or destructor (its constructor did not finish).
+  s->ensure_types()[s->index_of(addr)].store(0, std::memory_order_relaxed);
 }
 
 }  // namespace gort::gc::detail

@@ -37,7 +37,7 @@ constexpr SizeClassTable build_size_classes() {
         SizeClass{cell, pages, static_cast<std::uint32_t>(pages * kPageSize / cell)};
     ++t.count;
   };
-  for (std::uint32_t c = 16; c <= 256; c += (c < 32 ? 8 : 16)) add(c);
+  for (std::uint32_t c = 8; c <= 256; c += (c < 32 ? 8 : 16)) add(c);
   for (std::uint32_t c = 256; c < kMaxSmallCell;) {
     const std::uint32_t step = std::max<std::uint32_t>(16, std::bit_floor(c) / 8);
     c += step;
@@ -89,6 +89,43 @@ Span* SpanList::pop() {
   return s;
 }
 
+// ---- Span side tables ---------------------------------------------------------------
+
+std::atomic<std::uint16_t>* Span::ensure_types() {
+  if (auto* t = types.load(std::memory_order_acquire)) return t;
+  auto* fresh = new std::atomic<std::uint16_t>[cells];
+  const auto all = static_cast<std::uint16_t>(type.load(std::memory_order_relaxed));
+  for (std::uint32_t i = 0; i < cells; ++i) fresh[i].store(all, std::memory_order_relaxed);
+  std::atomic<std::uint16_t>* expected = nullptr;
+  // Release: the filled table before it is seen; acquire: the winner's, if we lost.
+  if (types.compare_exchange_strong(expected, fresh, std::memory_order_acq_rel)) return fresh;
+  delete[] fresh;
+  return expected;
+}
+
+std::atomic<std::uint32_t>* Span::ensure_states() {
+  if (auto* st = states.load(std::memory_order_acquire)) return st;
+  auto* fresh = new std::atomic<std::uint32_t>[cells];
+  for (std::uint32_t i = 0; i < cells; ++i) fresh[i].store(0, std::memory_order_relaxed);
+  std::atomic<std::uint32_t>* expected = nullptr;
+  if (states.compare_exchange_strong(expected, fresh, std::memory_order_acq_rel)) return fresh;
+  delete[] fresh;
+  return expected;
+}
+
+namespace {
+
+// Frees a span's side tables when its pages go back to the page heap. Nobody reads them
+// then: the span holds no object, and marking (which looks up spans from stale words)
+// never runs while spans are freed (every span is swept before a cycle starts).
+void drop_side_tables(Span* s) {
+  delete[] s->types.exchange(nullptr, std::memory_order_relaxed);
+  delete[] s->states.exchange(nullptr, std::memory_order_relaxed);
+  s->type.store(0, std::memory_order_relaxed);
+}
+
+}  // namespace
+
 // ---- PageHeap -----------------------------------------------------------------------
 
 PageHeap::PageHeap() {
@@ -100,6 +137,8 @@ PageHeap::PageHeap() {
   // (reserve_lazy already advises against them.)
   base_ = reinterpret_cast<std::uintptr_t>(arena);
   end_ = base_ + size;
+  // Grey work entries carry a type id in an address's top 16 bits (mark.cpp).
+  if (end_ > kMaxHeapAddress) base::fatal("gc: the heap's arena lies above 2^48");
   bump_ = base_;
   const std::size_t map_bytes = (size >> kPageShift) * sizeof(std::atomic<Span*>);
   void* map = os::reserve_lazy(map_bytes);
@@ -211,6 +250,7 @@ void PageHeap::free_span(Span* s) {
   const std::size_t bytes = std::size_t{s->npages} * kPageSize;
   san::poison(reinterpret_cast<void*>(s->base), bytes);
   inuse_.fetch_sub(bytes, std::memory_order_relaxed);
+  drop_side_tables(s);
   runtime::LockGuard l(lock_);
   inuse_spans_.fetch_sub(1, std::memory_order_relaxed);
   std::uintptr_t start = s->base;

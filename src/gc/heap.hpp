@@ -9,10 +9,17 @@
 // map (one Span* per page, itself a lazily committed reservation) maps any address inside
 // the arena to its span in O(1).
 //
-// Objects. Each object is preceded by an 8-byte Header in its cell: the type id (for
-// trace and destroy) and a state word (the count of Ptrs holding it from outside goroutine
-// stacks, and flags). A cell is allocated iff its bit in the span's alloc bits is set;
-// marking sets the mark bit. Sweeping makes the mark bits the new alloc bits.
+// Objects. An object fills its cell from the first byte: there is no per-object header
+// (an 8-byte one made binary-trees' 16-byte nodes 24-byte cells, 1.5x the memory Go
+// uses). What a header held lives beside the span, as Go keeps its heap bits:
+//   * the type id (for trace and destroy): Span::type, the one type of every object in the
+//     span, until a second type is allocated there; then Span::types, one id per cell;
+//   * the state word (the count of Ptrs holding it from outside goroutine stacks, and
+//     flags): Span::states, one per cell, created on the span's first counted Ptr,
+//     finalizer or heap-profile sample. A span without it holds no such object.
+// Both tables are created outside busy sections with a CAS (whoever loses frees its copy)
+// and freed with the span. A cell is allocated iff its bit in the span's alloc bits is
+// set; marking sets the mark bit. Sweeping makes the mark bits the new alloc bits.
 //
 // Sweep generations (Go's mspan.sweepgen). The heap's sweepgen grows by 2 at the end of
 // each mark phase. For a span: sweepgen == heap - 2: needs sweeping; heap - 1: being
@@ -29,6 +36,10 @@
 //     next cycle starts (collector.cpp, finish_sweep).
 //   * Alloc and mark bit words are atomics: the owner writes alloc bits while the collector
 //     reads them (conservative lookups), and marking sets mark bits from several threads.
+//   * A cell's type is readable once its alloc bit is seen (acquire): the owner records it
+//     (Span::type while the span is empty, or types[i]) before the releasing store of the
+//     bit, and a types table is filled with Span::type before it is published. Span::type
+//     never changes while the span holds an object.
 #pragma once
 
 #include <array>
@@ -46,33 +57,21 @@ namespace gort::gc::detail {
 
 inline constexpr std::size_t kPageShift = 13;
 inline constexpr std::size_t kPageSize = std::size_t{1} << kPageShift;
-inline constexpr std::size_t kHeaderSize = 8;
 inline constexpr std::size_t kMaxSmallCell = 32 * 1024;
+// Every heap address is below this (checked when the arena is reserved).
+inline constexpr std::uintptr_t kMaxHeapAddress = std::uintptr_t{1} << 48;
 
-// ---- Object header ------------------------------------------------------------------
+// ---- Object state -------------------------------------------------------------------
 
-// state: bits 0..27 count of holding Ptrs; the flags below.
+// A cell's state word: bits 0..27 count of holding Ptrs; the flags below.
 inline constexpr std::uint32_t kCountMask = (1u << 28) - 1;
 inline constexpr std::uint32_t kInRootLog = 1u << 28;     // listed in a root log (roots.cpp)
 inline constexpr std::uint32_t kHasFinalizer = 1u << 29;  // in the finalizer table
 inline constexpr std::uint32_t kSampled = 1u << 30;       // in the heap profile (heapprof.cpp)
 
-struct Header {
-  std::atomic<std::uint32_t> type;  // detail::type_id of the object; 0: no type (abandoned)
-  std::atomic<std::uint32_t> state;
-};
-static_assert(sizeof(Header) == kHeaderSize);
-
-inline Header* header_of_cell(std::uintptr_t cell) {
-  return reinterpret_cast<Header*>(cell);
-}
-inline void* object_of_cell(std::uintptr_t cell) {
-  return reinterpret_cast<void*>(cell + kHeaderSize);
-}
-
 // ---- Size classes -------------------------------------------------------------------
 
-// Cell sizes (header included) spaced at most 12.5% apart, as Go's table (sizeclasses.go's
+// Cell sizes spaced at most 12.5% apart, as Go's table (sizeclasses.go's
 // generator uses the same bound); each class's span has the fewest pages that waste at most
 // 1/8 of the span at its tail.
 struct SizeClass {
@@ -112,6 +111,13 @@ struct Span {
   std::atomic<bool> needs_bg_sweep{false};
   std::atomic<std::uint64_t>* alloc_bits = nullptr;
   std::atomic<std::uint64_t>* mark_bits = nullptr;
+  // The type of every object in the span while types is null (0: none allocated yet).
+  // Written by the owner only while the span is empty (see the invariants above).
+  std::atomic<std::uint32_t> type{0};
+  // Per-cell type ids, once the span holds objects of two types (0: abandoned, no type).
+  std::atomic<std::atomic<std::uint16_t>*> types{nullptr};
+  // Per-cell state words (above), once one is not zero; null: all zero.
+  std::atomic<std::atomic<std::uint32_t>*> states{nullptr};
   std::uint32_t freeindex = 0;    // no free cell below (owner only)
   std::uint32_t alloc_count = 0;  // allocated cells (owner only; recomputed by sweep)
   bool zeroed = false;            // fresh from the OS: cells need no zeroing until reused
@@ -132,6 +138,22 @@ struct Span {
     if (mark_bits[i / 64].load(std::memory_order_relaxed) & bit) return false;
     return (mark_bits[i / 64].fetch_or(bit, std::memory_order_relaxed) & bit) == 0;
   }
+  // The type of allocated cell i (call after seeing its alloc bit).
+  std::uint32_t type_of(std::uint32_t i) const {
+    const std::atomic<std::uint16_t>* t = types.load(std::memory_order_acquire);
+    return t != nullptr ? t[i].load(std::memory_order_relaxed)
+                        : type.load(std::memory_order_relaxed);
+  }
+  // Cell i's state word (0 when the span has no state table).
+  std::uint32_t state_of(std::uint32_t i) const {
+    const std::atomic<std::uint32_t>* st = states.load(std::memory_order_acquire);
+    return st != nullptr ? st[i].load(std::memory_order_relaxed) : 0;
+  }
+  // The span's type table, created from Span::type if missing. Outside busy sections
+  // (it may allocate); any thread.
+  std::atomic<std::uint16_t>* ensure_types();
+  // The span's state table, created zeroed if missing. Outside busy sections; any thread.
+  std::atomic<std::uint32_t>* ensure_states();
   std::uintptr_t cell_addr(std::uint32_t i) const { return base + std::uintptr_t{i} * cell; }
   std::uint32_t index_of(std::uintptr_t addr) const {
     return static_cast<std::uint32_t>((addr - base) / cell);

@@ -1,6 +1,6 @@
 // Heap profile records (see heapprof.hpp). Sampling is per thread: each mutator counts
 // down the bytes it allocates and samples when the count crosses zero, which costs the
-// allocation fast path one subtraction. A sampled object carries kSampled in its header;
+// allocation fast path one subtraction. A sampled object carries kSampled in its state word;
 // a table maps it to its record until the sweep frees it. Records are kept per distinct
 // stack, cumulatively, as Go's buckets are.
 #include "gc/heapprof.hpp"
@@ -81,7 +81,8 @@ std::int64_t next_sample_distance() {
 void sample_allocation(std::uintptr_t cell, std::size_t bytes, int skip) {
   std::uintptr_t pcs[kMaxDepth];
   const int n = runtime::capture_stack(pcs, kMaxDepth, skip + 1);
-  header_of_cell(cell)->state.fetch_or(kSampled, std::memory_order_relaxed);
+  if (Span* s = heap().pages.span_of(cell))  // just allocated: always found
+    s->ensure_states()[s->index_of(cell)].fetch_or(kSampled, std::memory_order_relaxed);
   Table& t = table();
   runtime::LockGuard l(t.lock);
   std::vector<std::uintptr_t> stack(pcs, pcs + n);

@@ -58,11 +58,24 @@ inline bool marks_span(const Span* s) {
 
 // ---- Work buffers (mark.cpp) --------------------------------------------------------
 
+// A grey object in a work buffer: its address, with its type id in the top 16 bits (heap
+// addresses are below 2^48, type ids below 2^16), so that scanning it needs no lookup of
+// its span.
+inline std::uintptr_t grey_entry(std::uintptr_t cell, std::uint32_t type) {
+  return cell | (std::uintptr_t{type} << 48);
+}
+inline std::uintptr_t grey_cell(std::uintptr_t grey) {
+  return grey & (kMaxHeapAddress - 1);
+}
+inline std::uint32_t grey_type(std::uintptr_t grey) {
+  return static_cast<std::uint32_t>(grey >> 48);
+}
+
 struct WorkBuf {
   static constexpr std::uint32_t kCapacity = 510;
   WorkBuf* next = nullptr;
   std::uint32_t n = 0;
-  std::uintptr_t cells[kCapacity];
+  std::uintptr_t cells[kCapacity];  // grey entries (above)
   bool full() const { return n == kCapacity; }
   bool empty() const { return n == 0; }
 };
@@ -75,15 +88,15 @@ void put_empty_buf(WorkBuf* b);
 void put_full_buf(WorkBuf* b);
 WorkBuf* get_full_buf();
 bool have_full_bufs();
-// Appends cell to *buf (taking an empty buffer if null, publishing it when full).
-void push_grey(WorkBuf*& buf, std::uintptr_t cell);
+// Appends a grey entry to *buf (taking an empty buffer if null, publishing it when full).
+void push_grey(WorkBuf*& buf, std::uintptr_t grey);
 // Gives *buf back (to the full list if it holds work) and sets it null.
 void release_buf(WorkBuf*& buf);
 
 // Greys the object containing addr if it is an allocated, unmarked cell: sets its mark
-// bit and returns its cell (0 if nothing to do: not in the heap, free, already marked, or
-// an object without Members, which is marked black at once). *bytes gets the cell size
-// of a newly marked object.
+// bit and returns its grey entry (0 if nothing to do: not in the heap, free, already
+// marked, or an object without Members, which is marked black at once). *bytes gets the
+// cell size of a newly marked object.
 std::uintptr_t shade(std::uintptr_t addr, std::size_t* bytes);
 
 // ---- Mutator state (mutator.cpp) ----------------------------------------------------
@@ -240,7 +253,7 @@ class Marker final : public Visitor {
   std::int64_t scanned_bytes = 0;
 
  private:
-  void scan_object(std::uintptr_t cell);
+  void scan_object(std::uintptr_t grey);
   WorkBuf* buf_ = nullptr;
 };
 

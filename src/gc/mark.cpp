@@ -277,12 +277,12 @@ std::uintptr_t shade(std::uintptr_t addr, std::size_t* bytes) {
   if (s == nullptr || !marks_span(s)) return 0;
   const std::uint32_t i = s->index_of(addr);
   if (i >= s->cells) return 0;
-  if (!s->allocated(i)) return 0;  // acquire: the header read below is valid
+  if (!s->allocated(i)) return 0;  // acquire: the type read below is valid
   if (!s->try_mark(i)) return 0;
   *bytes = s->cell;
-  const std::uintptr_t cell = s->cell_addr(i);
-  const TypeInfo* t = type_info(header_of_cell(cell)->type.load(std::memory_order_relaxed));
-  return t != nullptr && t->trace != nullptr ? cell : 0;
+  const std::uint32_t type = s->type_of(i);
+  const TypeInfo* t = type_info(type);
+  return t != nullptr && t->trace != nullptr ? grey_entry(s->cell_addr(i), type) : 0;
 }
 
 // ---- Marker -------------------------------------------------------------------------
@@ -323,12 +323,11 @@ void Marker::grey_addr(std::uintptr_t addr) {
   if (cell != 0) push_grey(buf_, cell);
 }
 
-void Marker::scan_object(std::uintptr_t cell) {
-  const TypeInfo* t = type_info(header_of_cell(cell)->type.load(std::memory_order_relaxed));
+void Marker::scan_object(std::uintptr_t grey) {
+  const TypeInfo* t = type_info(grey_type(grey));
   if (t == nullptr || t->trace == nullptr) return;
-  t->trace(object_of_cell(cell), *this);
-  const Span* s = heap().pages.span_of(cell);
-  scanned_bytes += s != nullptr ? s->cell : 0;
+  t->trace(reinterpret_cast<const void*>(grey_cell(grey)), *this);
+  scanned_bytes += t->size;
 }
 
 std::int64_t Marker::drain(std::int64_t budget) {

@@ -3,13 +3,13 @@
 // Ptr. A Ptr on the stack of the goroutine that made it is found by scanning that stack,
 // so it costs nothing but the check of where it lives. Anywhere else (a vector, a global,
 // a malloc'd object, another goroutine's stack, a plain thread's stack) it holds a count
-// in the object's header. Counted objects are roots. To find them without walking the
-// heap, an object whose count leaves zero is appended once to its thread's root log
-// (kInRootLog says it is listed); the collector merges the logs into the root set while
-// it marks, greying every listed object with a count and dropping the others. Dropping
-// races with a new count: the collector clears kInRootLog, then re-reads the count; the
-// mutator raises the count, then sets kInRootLog and logs the object if the bit was clear.
-// Either the collector sees the count or the mutator re-logs (Dekker, both seq_cst).
+// in the object's state word (its span's state table, heap.hpp). Counted objects are roots. To find
+// them without walking the heap, an object whose count leaves zero is appended once to its thread's
+// root log (kInRootLog says it is listed); the collector merges the logs into the root set while it
+// marks, greying every listed object with a count and dropping the others. Dropping races with a
+// new count: the collector clears kInRootLog, then re-reads the count; the mutator raises the
+// count, then sets kInRootLog and logs the object if the bit was clear. Either the collector sees
+// the count or the mutator re-logs (Dekker, both seq_cst).
 //
 // The barriers. While the collector marks, a Member store shades the pointer it
 // overwrites (Yuasa's deletion barrier: what was reachable when marking began stays
@@ -74,12 +74,22 @@ std::condition_variable& g_fin_cv() {
 }
 bool g_fin_thread_started = false;  // guarded by g_fin_mu()
 
-// The cell holding obj (obj may point inside it: a Ptr<Base> to a Derived).
-std::uintptr_t cell_of(const void* obj) {
+// The span and cell index holding obj (obj may point inside it: a Ptr<Base> to a Derived).
+Span* span_of_object(const void* obj, std::uint32_t* index) {
   const auto a = reinterpret_cast<std::uintptr_t>(obj);
   Span* s = heap().pages.span_of(a);
   if (s == nullptr) base::fatal("gc: a Ptr to memory outside the collected heap");
-  return s->cell_addr(s->index_of(a));
+  *index = s->index_of(a);
+  return s;
+}
+
+// The state word of an object's cell, or null if its span has no state table (then no
+// count or flag was ever set there).
+std::atomic<std::uint32_t>* state_word(std::uintptr_t cell) {
+  const Span* s = heap().pages.span_of(cell);
+  if (s == nullptr) return nullptr;
+  std::atomic<std::uint32_t>* states = s->states.load(std::memory_order_acquire);
+  return states != nullptr ? &states[s->index_of(cell)] : nullptr;
 }
 
 bool on_own_stack(const void* where) {
@@ -127,23 +137,27 @@ bool hold(const void* where, const void* obj) noexcept {
 }
 
 void retain(const void* obj) noexcept {
-  const std::uintptr_t cell = cell_of(obj);
-  Header* h = header_of_cell(cell);
+  std::uint32_t i = 0;
+  Span* s = span_of_object(obj, &i);
+  std::atomic<std::uint32_t>& state = s->ensure_states()[i];  // outside the section: allocates
   MutatorState* ms = mutator();
   Busy busy(ms);
-  const std::uint32_t old = h->state.fetch_add(1, std::memory_order_seq_cst);
+  const std::uint32_t old = state.fetch_add(1, std::memory_order_seq_cst);
   if ((old & kCountMask) == kCountMask) base::fatal("gc: too many Ptrs to one object (2^28)");
   if ((old & kInRootLog) == 0 &&
-      (h->state.fetch_or(kInRootLog, std::memory_order_seq_cst) & kInRootLog) == 0)
-    log_root(ms, cell);
+      (state.fetch_or(kInRootLog, std::memory_order_seq_cst) & kInRootLog) == 0)
+    log_root(ms, s->cell_addr(i));
   if (current_phase() == kMark) barrier_shade(ms, obj);
 }
 
 void unhold(const void* obj) noexcept {
-  Header* h = header_of_cell(cell_of(obj));
+  std::uint32_t i = 0;
+  const Span* s = span_of_object(obj, &i);
+  std::atomic<std::uint32_t>* states = s->states.load(std::memory_order_acquire);
+  if (states == nullptr) base::fatal("gc: a Ptr dropped a count it never held");
   MutatorState* ms = mutator();
   Busy busy(ms);
-  h->state.fetch_sub(1, std::memory_order_relaxed);
+  states[i].fetch_sub(1, std::memory_order_relaxed);
   if (current_phase() == kMark) barrier_shade(ms, obj);
 }
 
@@ -188,19 +202,20 @@ std::int64_t mark_counted_roots(Marker& mk) {
   keep.reserve(listed.size());
   for (const void* p : listed) {
     const auto cell = reinterpret_cast<std::uintptr_t>(p);
-    Header* h = header_of_cell(cell);
-    if ((h->state.load(std::memory_order_seq_cst) & kCountMask) != 0) {
+    std::atomic<std::uint32_t>* state = state_word(cell);
+    if (state == nullptr) continue;  // never counted (cannot happen: listed after a count)
+    if ((state->load(std::memory_order_seq_cst) & kCountMask) != 0) {
       mk.grey_addr(cell);
       ++greyed;
       keep.push_back(p);
       continue;
     }
-    h->state.fetch_and(~kInRootLog, std::memory_order_seq_cst);
-    if ((h->state.load(std::memory_order_seq_cst) & kCountMask) == 0) continue;  // dropped
+    state->fetch_and(~kInRootLog, std::memory_order_seq_cst);
+    if ((state->load(std::memory_order_seq_cst) & kCountMask) == 0) continue;  // dropped
     mk.grey_addr(cell);
     ++greyed;
     // Counted again meanwhile: keep it unless the mutator listed it anew.
-    if ((h->state.fetch_or(kInRootLog, std::memory_order_seq_cst) & kInRootLog) == 0)
+    if ((state->fetch_or(kInRootLog, std::memory_order_seq_cst) & kInRootLog) == 0)
       keep.push_back(p);
   }
   runtime::LockGuard l(g_roots_lock);
@@ -235,8 +250,10 @@ void mark_finalizer_referents(Marker& mk) {
     for (const auto& [cell, f] : g_finalizers()) cells.push_back(cell);
   }
   for (std::uintptr_t cell : cells) {
-    const TypeInfo* t = type_info(header_of_cell(cell)->type.load(std::memory_order_relaxed));
-    if (t != nullptr && t->trace != nullptr) t->trace(object_of_cell(cell), mk);
+    const Span* s = heap().pages.span_of(cell);
+    if (s == nullptr) continue;
+    const TypeInfo* t = type_info(s->type_of(s->index_of(cell)));
+    if (t != nullptr && t->trace != nullptr) t->trace(reinterpret_cast<const void*>(cell), mk);
   }
 }
 
@@ -249,7 +266,7 @@ bool queue_finalizer(std::uintptr_t cell) {
     f = std::move(it->second);
     g_finalizers().erase(it);
   }
-  header_of_cell(cell)->state.fetch_and(~kHasFinalizer, std::memory_order_relaxed);
+  state_word(cell)->fetch_and(~kHasFinalizer, std::memory_order_relaxed);  // set: has one
   retain(f.obj);  // alive (a root) until the finalizer has run
   std::lock_guard l(g_fin_mu());
   g_fin_queue().push_back(std::move(f));
@@ -259,13 +276,15 @@ bool queue_finalizer(std::uintptr_t cell) {
 
 void set_finalizer(const void* obj, std::function<void(void*)> fn) {
   if (obj == nullptr) throw Panic("gc::set_finalizer: null object");
-  const std::uintptr_t cell = cell_of(obj);
-  Header* h = header_of_cell(cell);
+  std::uint32_t i = 0;
+  Span* s = span_of_object(obj, &i);
+  const std::uintptr_t cell = s->cell_addr(i);
+  std::atomic<std::uint32_t>& state = s->ensure_states()[i];
   {
     std::lock_guard l(g_fin_mu());
     if (fn == nullptr) {
       g_finalizers().erase(cell);
-      h->state.fetch_and(~kHasFinalizer, std::memory_order_relaxed);
+      state.fetch_and(~kHasFinalizer, std::memory_order_relaxed);
       return;
     }
     g_finalizers()[cell] = Finalizer{const_cast<void*>(obj), std::move(fn)};
@@ -274,8 +293,8 @@ void set_finalizer(const void* obj, std::function<void(void*)> fn) {
       std::thread(finalizer_thread_main).detach();
     }
   }
-  h->state.fetch_or(kHasFinalizer, std::memory_order_relaxed);
-  heap().pages.span_of(cell)->needs_bg_sweep.store(true, std::memory_order_relaxed);
+  state.fetch_or(kHasFinalizer, std::memory_order_relaxed);
+  s->needs_bg_sweep.store(true, std::memory_order_relaxed);
   // Set while marking: keep the object (and so its referents) for this cycle, since the
   // collector may have listed the finalizers already.
   MutatorState* ms = mutator();

@@ -23,16 +23,18 @@ namespace gort::gc::detail {
 namespace {
 
 // Frees the dead cell i of s (or resurrects it for its finalizer: returns false).
-bool free_cell(Span* s, std::uint32_t i, bool with_user_code) {
+// states: the span's state table (null: every state is 0). A span with neither a state
+// table nor destructors is swept without touching its objects' memory.
+bool free_cell(Span* s, std::atomic<std::uint32_t>* states, std::uint32_t i, bool with_user_code) {
   const std::uintptr_t cell = s->cell_addr(i);
-  Header* h = header_of_cell(cell);
+  const std::uint32_t state = states != nullptr ? states[i].load(std::memory_order_relaxed) : 0;
   if (with_user_code) {
-    if ((h->state.load(std::memory_order_relaxed) & kHasFinalizer) != 0 && queue_finalizer(cell))
-      return false;
-    const TypeInfo* t = type_info(h->type.load(std::memory_order_relaxed));
-    if (t != nullptr && t->destroy != nullptr) t->destroy(object_of_cell(cell));
+    if ((state & kHasFinalizer) != 0 && queue_finalizer(cell)) return false;
+    const TypeInfo* t = type_info(s->type_of(i));
+    if (t != nullptr && t->destroy != nullptr) t->destroy(reinterpret_cast<void*>(cell));
   }
-  if ((h->state.load(std::memory_order_relaxed) & kSampled) != 0) sampled_free(cell, s->cell);
+  if ((state & kSampled) != 0) sampled_free(cell, s->cell);
+  if (states != nullptr) states[i].store(0, std::memory_order_relaxed);  // clean for reuse
   san::poison(reinterpret_cast<void*>(cell), s->cell);
   return true;
 }
@@ -71,13 +73,14 @@ bool sweep_span(Span* s, bool with_user_code) {
   const std::uint32_t sg = heap().pages.sweepgen();
   std::int64_t freed = 0;
   std::uint32_t live = 0;
+  std::atomic<std::uint32_t>* states = s->states.load(std::memory_order_acquire);
   for (std::uint32_t w = 0; w < s->words; ++w) {
     std::uint64_t mark = s->mark_bits[w].load(std::memory_order_relaxed);
     std::uint64_t dead = s->alloc_bits[w].load(std::memory_order_relaxed) & ~mark;
     while (dead != 0) {
       const int b = std::countr_zero(dead);
       dead &= dead - 1;
-      if (free_cell(s, w * 64 + static_cast<std::uint32_t>(b), with_user_code)) {
+      if (free_cell(s, states, w * 64 + static_cast<std::uint32_t>(b), with_user_code)) {
         ++freed;
       } else {
         mark |= std::uint64_t{1} << b;  // resurrected for its finalizer

@@ -1,0 +1,153 @@
+// The heap's object layout: objects fill their cells with no header, and what a header
+// held lives in per-span side tables (src/gc/heap.hpp): the span's one type or a per-cell
+// type table once two types share a span, and a per-cell state table for counted Ptrs,
+// finalizers and heap-profile samples.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+#include "gort/gc.hpp"
+#include "gort/gort.hpp"
+#include "gort/pprof.hpp"
+
+namespace gc = gort::gc;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::atomic<int> g_links_destroyed{0};
+std::atomic<int> g_counted_destroyed{0};
+
+// Two types of one size (so of one size class): one traced, one with a destructor and no
+// Members. Allocated alternately they share spans, so each span needs its type table.
+struct Link {
+  gc::Member<Link> next;
+  std::int64_t tag = 0;
+  explicit Link(std::int64_t t) : tag(t) {}
+  ~Link() { g_links_destroyed.fetch_add(1, std::memory_order_relaxed); }
+  void trace(gc::Visitor& v) const { v.visit(next); }
+};
+struct Counted {
+  std::int64_t a = 0, b = 0;
+  ~Counted() { g_counted_destroyed.fetch_add(1, std::memory_order_relaxed); }
+};
+static_assert(sizeof(Link) == sizeof(Counted));
+
+// 8 bytes: the smallest size class.
+struct TinyLink {
+  gc::Member<TinyLink> next;
+  void trace(gc::Visitor& v) const { v.visit(next); }
+};
+static_assert(sizeof(TinyLink) == 8);
+
+template <class F>
+void in_goroutine(F f) {
+  gort::WaitGroup wg;
+  wg.add(1);
+  gort::go([&] {
+    f();
+    wg.done();
+  });
+  wg.wait();
+}
+
+// Collects until done() holds or 5 collections passed (a stale stack word can keep an
+// object one more cycle: stacks are scanned conservatively).
+template <class Done>
+void collect_until(Done done) {
+  for (int i = 0; i < 5 && !done(); ++i) gc::collect();
+}
+
+}  // namespace
+
+constexpr int kPairs = 3000;  // objects of each type
+
+TEST(GcLayout, TwoTypesInOneSpanKeepTheirOwnTraceAndDestructor) {
+  gort::run([] {
+    const int links_before = g_links_destroyed.load();
+    const int counted_before = g_counted_destroyed.load();
+    gc::Ptr<Link> head;
+    in_goroutine([&head] {
+      gc::Ptr<Link> chain;
+      for (int i = 0; i < kPairs; ++i) {
+        auto l = gc::make<Link>(i);
+        l->next = chain;
+        chain = l;
+        gc::make<Counted>();  // garbage at once, in the cell after l's
+      }
+      head = chain;
+    });
+    collect_until([&] { return g_counted_destroyed.load() - counted_before >= kPairs; });
+    EXPECT_EQ(g_counted_destroyed.load() - counted_before, kPairs);
+    EXPECT_EQ(g_links_destroyed.load() - links_before, 0);
+    in_goroutine([&head] {  // no stale copy of a Link* left on this stack
+      std::int64_t expect = kPairs - 1;
+      int length = 0;
+      for (const Link* l = head.get(); l != nullptr; l = l->next.get(), --expect, ++length)
+        ASSERT_EQ(l->tag, expect);
+      EXPECT_EQ(length, kPairs);
+      head = nullptr;
+    });
+    collect_until([&] { return g_links_destroyed.load() - links_before >= kPairs; });
+    EXPECT_EQ(g_links_destroyed.load() - links_before, kPairs);
+  });
+}
+
+TEST(GcLayout, ObjectsTakeNoMoreThanTheirSizeClass) {
+  gort::run([] {
+    constexpr std::uint64_t kTiny = 20000;
+    const gc::Stats before = gc::stats();
+    gc::Ptr<TinyLink> keep;
+    for (std::uint64_t i = 0; i < kTiny; ++i) {
+      auto t = gc::make<TinyLink>();
+      t->next = keep;
+      keep = t;
+    }
+    const gc::Stats after = gc::stats();
+    // 8-byte objects in 8-byte cells (16 with the old header).
+    EXPECT_EQ(after.mallocs - before.mallocs, kTiny);
+    EXPECT_EQ(after.total_alloc - before.total_alloc, kTiny * 8);
+    for (int i = 0; i < 2; ++i) gc::collect();
+    std::uint64_t length = 0;
+    for (const TinyLink* t = keep.get(); t != nullptr; t = t->next.get()) ++length;
+    EXPECT_EQ(length, kTiny);
+  });
+}
+
+TEST(GcLayout, CountedPtrsFinalizersAndSamplesShareOneSpansStateTable) {
+  static std::atomic<int> finalized{0};
+  gort::run([] {
+    constexpr int kObjects = 600;
+    const int previous_rate = gort::pprof::set_memprofile_rate(1);  // sample every object
+    const int links_before = g_links_destroyed.load();
+    std::vector<gc::Ptr<Link>> held;  // counted Ptrs: outside any goroutine stack
+    in_goroutine([&held] {
+      for (int i = 0; i < kObjects; ++i) {
+        auto l = gc::make<Link>(i);
+        if (i % 3 == 0) held.push_back(l);
+        if (i % 3 == 1) gc::set_finalizer(l, [](Link*) { finalized.fetch_add(1); });
+      }
+    });
+    collect_until([&] { return finalized.load() >= kObjects / 3; });
+    for (int i = 0; i < 100 && finalized.load() < kObjects / 3; ++i)
+      std::this_thread::sleep_for(5ms);
+    EXPECT_EQ(finalized.load(), kObjects / 3);
+    ASSERT_EQ(held.size(), static_cast<std::size_t>(kObjects / 3));
+    in_goroutine([&held] {  // no stale copy of a Link* left on this stack
+      for (int i = 0; i < kObjects / 3; ++i) ASSERT_EQ(held[i]->tag, 3 * i);
+    });
+    // Every object but the held ones goes: the plain ones at the first collection, the
+    // finalized ones after their finalizers ran.
+    collect_until(
+        [&] { return g_links_destroyed.load() - links_before >= kObjects - kObjects / 3; });
+    EXPECT_EQ(g_links_destroyed.load() - links_before, kObjects - kObjects / 3);
+    in_goroutine([&held] { held.clear(); });  // the last Ptr's object stays off this stack
+    collect_until([&] { return g_links_destroyed.load() - links_before >= kObjects; });
+    EXPECT_EQ(g_links_destroyed.load() - links_before, kObjects);
+    gort::pprof::set_memprofile_rate(previous_rate);
+  });
+}
