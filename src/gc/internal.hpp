@@ -105,7 +105,9 @@ struct MCache;
 
 // Per-thread state for every thread that uses the heap (goroutine threads and plain
 // threads). The collector finds them in a registry.
-struct MutatorState {
+// Cache-line aligned, as MCache is (below), since the owner writes it at every
+// allocation (a precaution: binary-trees measured no difference).
+struct alignas(64) MutatorState {
   // Sections entered and left, counted together: odd while the thread runs a busy section
   // (below). Only the owner writes it.
   std::atomic<std::uint64_t> busy{0};
@@ -176,7 +178,10 @@ void barrier_shade(MutatorState* ms, const void* obj) noexcept;
 // owner: the P's M (per-P caches) or the thread (thread caches). The collector revokes
 // all caches at the end of each mark phase: it bumps g_cache_epoch, handshakes, then
 // flushes each cache under its lock; an owner that sees an old epoch flushes its own.
-struct MCache {
+// Cache-line aligned (and so padded): a neighbour in malloc's memory that another core
+// writes would otherwise share the line of the counters the owner writes at every
+// allocation (measured: a third of the allocation fast path's time in binary-trees).
+struct alignas(64) MCache {
   runtime::Lock lock;  // taken by the owner's slow path and by the collector's flush
   std::atomic<std::uint32_t> epoch{0};
   Span* spans[kMaxClasses] = {};
