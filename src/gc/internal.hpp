@@ -210,9 +210,10 @@ void return_span(Span* s);
 
 // ---- Sweeping (sweep.cpp) -----------------------------------------------------------
 
-// Sweeps s (claimed: sweepgen == heap - 1). Returns false if the span was freed.
+// Sweeps s (claimed: sweepgen == heap - 1). Returns false if the span was freed (it held
+// no live object), unless keep_empty, which keeps it, swept, for the caller.
 // with_user_code: destructors and finalizer resurrection allowed (background sweeper).
-bool sweep_span(Span* s, bool with_user_code);
+bool sweep_span(Span* s, bool with_user_code, bool keep_empty = false);
 // Sweeps one span needing it from any list; false when none is left. Context: the
 // background sweeper (user code allowed).
 bool sweep_one();

@@ -12,6 +12,13 @@
 
 namespace gort::gc::detail::san {
 
+// Whether free cells are poisoned (each freed cell needs a call).
+#if GORT_ASAN
+inline constexpr bool kPoisons = true;
+#else
+inline constexpr bool kPoisons = false;
+#endif
+
 inline void poison([[maybe_unused]] const void* p, [[maybe_unused]] std::size_t n) {
 #if GORT_ASAN
   __asan_poison_memory_region(p, n);

@@ -68,15 +68,22 @@ void put_swept(Span* s) {
 
 }  // namespace
 
-bool sweep_span(Span* s, bool with_user_code) {
+bool sweep_span(Span* s, bool with_user_code, bool keep_empty) {
   runtime::san::tsan_acquire(&runtime::gc_hooks::g_tsan_reuse_sync);  // see gc_hooks.hpp
   const std::uint32_t sg = heap().pages.sweepgen();
   std::int64_t freed = 0;
   std::uint32_t live = 0;
   std::atomic<std::uint32_t>* states = s->states.load(std::memory_order_acquire);
+  // Without states, destructors or poisoning, a dead cell needs nothing but counting.
+  const bool per_cell =
+      san::kPoisons || states != nullptr || s->needs_bg_sweep.load(std::memory_order_relaxed);
   for (std::uint32_t w = 0; w < s->words; ++w) {
     std::uint64_t mark = s->mark_bits[w].load(std::memory_order_relaxed);
     std::uint64_t dead = s->alloc_bits[w].load(std::memory_order_relaxed) & ~mark;
+    if (!per_cell) {
+      freed += std::popcount(dead);
+      dead = 0;
+    }
     while (dead != 0) {
       const int b = std::countr_zero(dead);
       dead &= dead - 1;
@@ -102,10 +109,10 @@ bool sweep_span(Span* s, bool with_user_code) {
   // it could let the next cycles run while this thread is descheduled, be counted in use
   // (so unswept) when marking ends, and then be freed without that count ever coming
   // down: sweep termination would wait for it forever.
-  const bool empty = live == 0;
-  if (empty) heap().pages.free_span(s);
+  const bool freed_span = live == 0 && !keep_empty;
+  if (freed_span) heap().pages.free_span(s);
   heap().pages.swept_one();
-  return !empty;
+  return !freed_span;
 }
 
 Span* take_swept_span(int sc) {
@@ -119,7 +126,9 @@ Span* take_swept_span(int sc) {
   for (int budget = 0; budget < 64; ++budget) {
     Span* s = claim_unswept(c, false);
     if (s == nullptr) return nullptr;
-    if (!sweep_span(s, false)) continue;  // all free: back to the page heap
+    // An emptied span is kept for this class rather than freed to the page heap and
+    // replaced by a span taken from it (both under the page heap's lock).
+    sweep_span(s, false, true);
     if (!s->is_full()) return s;
     put_swept(s);
   }
