@@ -357,6 +357,10 @@ int run_main(Closure* body, const Options& opts) {
     s->sysmon_note.wakeup();  // exiting is set: sysmon returns
     sysmon.join();
     wait_for_threads(*s);
+    // Before M0 goes: the collector scans goroutine stacks holding the hook's lock and
+    // may be signalling M0 (found in allm before we erase it below) for a stack scan;
+    // detaching waits for that scan to finish, and no scan starts after it.
+    gc_hooks::detach(s);
     {
       // M0 lives on this frame: take it out of allm before ~Sched deletes the rest.
       LockGuard l(s->lock);
@@ -377,7 +381,6 @@ int run_main(Closure* body, const Options& opts) {
   }
   set_current_sched(nullptr);
   restore_fault_reporting();
-  gc_hooks::detach(s);
   delete s;
   g_running.store(false, std::memory_order_release);
   return 0;
