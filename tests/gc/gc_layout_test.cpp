@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "gc/gc_test_util.hpp"
 #include "gort/gc.hpp"
 #include "gort/gort.hpp"
 #include "gort/pprof.hpp"
@@ -44,16 +45,7 @@ struct TinyLink {
 };
 static_assert(sizeof(TinyLink) == 8);
 
-template <class F>
-void in_goroutine(F f) {
-  gort::WaitGroup wg;
-  wg.add(1);
-  gort::go([&] {
-    f();
-    wg.done();
-  });
-  wg.wait();
-}
+using gort::test::in_goroutine;
 
 // Collects until done() holds or 5 collections passed (a stale stack word can keep an
 // object one more cycle: stacks are scanned conservatively).

@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "gc/gc_test_util.hpp"
 #include "gort/gort.hpp"
 
 namespace gc = gort::gc;
@@ -42,19 +43,7 @@ gc::Ptr<Node> make_tree(int depth, int& counter) {
   return n;
 }
 
-// Runs f in a goroutine and waits for it to exit: what f left on its stack is gone (a
-// stale pointer on a live stack would keep objects alive: stacks are scanned
-// conservatively).
-template <class F>
-void in_goroutine(F f) {
-  gort::WaitGroup wg;
-  wg.add(1);
-  gort::go([&] {
-    f();
-    wg.done();
-  });
-  wg.wait();
-}
+using gort::test::in_goroutine;
 
 int check_tree(const Node* n) {
   if (n == nullptr) return 0;
