@@ -7,8 +7,9 @@
 // colour depends on the phase (black while marking, as Go allocates black), and the
 // collector may revoke caches at the end of marking (the epoch check below).
 //
-// A cell is published in this order: header and zeroing, mark bit (black allocation),
-// alloc bit (release). A collector that sees the alloc bit (acquire) sees a valid header.
+// A cell is published in this order: its type (recorded in the span, heap.hpp) and
+// zeroing, mark bit (black allocation), alloc bit (release). A collector that sees the
+// alloc bit (acquire) sees the type.
 //
 // Refill (a cache's span is full) goes to the central lists: a swept span with free cells,
 // else it sweeps unswept spans of the class (only those without destructors or
@@ -59,7 +60,7 @@ std::uint32_t next_free(Span* s) {
 }
 
 // A reused cell may still be read by a marker that traced its previous object (atomic
-// loads of the header and Members, ordered before the reuse by the handshake and sweep,
+// loads of its Members, ordered before the reuse by the handshake and sweep,
 // which TSan does not follow through fibers): under TSan the cell is zeroed with atomic
 // stores, which it pairs with those loads; elsewhere with memset.
 void zero_cell(std::uintptr_t cell, std::size_t bytes) {

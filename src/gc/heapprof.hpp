@@ -30,7 +30,7 @@ void heap_profile_swept();
 std::int64_t next_sample_distance();
 // Records an allocation of `bytes` at `cell` with the caller's stack (minus `skip` frames).
 void sample_allocation(std::uintptr_t cell, std::size_t bytes, int skip);
-// Sweep frees a cell whose header says it was sampled.
+// Sweep frees a cell whose state word says it was sampled.
 void sampled_free(std::uintptr_t cell, std::size_t bytes);
 
 }  // namespace gort::gc::detail
