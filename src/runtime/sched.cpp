@@ -623,6 +623,27 @@ void queue_globally(Sched& s, G* gp) {
   globrunqput(s, gp);
 }
 
+// Back from a blocking call with no P (Go's exitsyscall0): under one hold of the lock,
+// take an idle P (gp then runs at once on m) or else queue gp globally. reacquire_p
+// looked for an idle P before switching here; a P released since then, by an M that
+// found the global queue empty and went to sleep, would otherwise stay idle with gp
+// queued. For a gp locked to m nothing else looks again (m goes to stoplockedm), and every
+// M could be asleep: checkdead's "all goroutines are asleep" (Trace.SysmonRetakeShowsOnTheP
+// under TSan with a loaded machine, 5 runs in 40).
+G* run_or_queue_after_blocking(Sched& s, M* m, G* gp) {
+  gp->m = nullptr;
+  gp->status.store(GStatus::kRunnable, std::memory_order_relaxed);
+  P* p = nullptr;
+  {
+    LockGuard l(s.lock);
+    p = pidleget(s);
+    if (p == nullptr) globrunqput(s, gp);
+  }
+  if (p == nullptr) return nullptr;
+  acquirep(m, p);
+  return gp;
+}
+
 // On g0 after gp switched back: carry out what it asked for. Returns a G to run at once
 // (a park whose commit step declined), else null. m has no P if sysmon took it while gp
 // ran (sysmon.cpp, "Preemption"): then gp's action is completed without one and gp, if
@@ -671,9 +692,8 @@ G* after_run(Sched& s, M* m, G* gp) {
       return nullptr;
     case Action::kExitSyscall:
       // Back from a blocking call (or preempted, see reacquire_p) with no P to run on. A
-      // locked gp waits for its own M: the loop's stoplockedm.
-      queue_globally(s, gp);
-      return nullptr;
+      // queued gp locked to m waits for it: the loop's stoplockedm.
+      return run_or_queue_after_blocking(s, m, gp);
     case Action::kNone:
       break;
   }
