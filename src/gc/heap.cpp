@@ -91,29 +91,21 @@ Span* SpanList::pop() {
 
 // ---- Span side tables ---------------------------------------------------------------
 
-std::atomic<std::uint16_t>* Span::ensure_types() {
-  if (auto* t = types.load(std::memory_order_acquire)) return t;
-  auto* fresh = new std::atomic<std::uint16_t>[cells];
-  const auto all = static_cast<std::uint16_t>(type.load(std::memory_order_relaxed));
-  for (std::uint32_t i = 0; i < cells; ++i) fresh[i].store(all, std::memory_order_relaxed);
-  std::atomic<std::uint16_t>* expected = nullptr;
-  // Release: the filled table before it is seen; acquire: the winner's, if we lost.
-  if (types.compare_exchange_strong(expected, fresh, std::memory_order_acq_rel)) return fresh;
-  delete[] fresh;
-  return expected;
-}
-
-std::atomic<std::uint32_t>* Span::ensure_states() {
-  if (auto* st = states.load(std::memory_order_acquire)) return st;
-  auto* fresh = new std::atomic<std::uint32_t>[cells];
-  for (std::uint32_t i = 0; i < cells; ++i) fresh[i].store(0, std::memory_order_relaxed);
-  std::atomic<std::uint32_t>* expected = nullptr;
-  if (states.compare_exchange_strong(expected, fresh, std::memory_order_acq_rel)) return fresh;
-  delete[] fresh;
-  return expected;
-}
-
 namespace {
+
+// The table in `slot`, or a new one of `cells` entries, each `fill`, published with a
+// CAS: release, so that the filled table is seen whole; acquire, so that a loser sees the
+// winner's.
+template <class T>
+std::atomic<T>* ensure_table(std::atomic<std::atomic<T>*>& slot, std::uint32_t cells, T fill) {
+  if (std::atomic<T>* t = slot.load(std::memory_order_acquire)) return t;
+  auto* fresh = new std::atomic<T>[cells];
+  for (std::uint32_t i = 0; i < cells; ++i) fresh[i].store(fill, std::memory_order_relaxed);
+  std::atomic<T>* expected = nullptr;
+  if (slot.compare_exchange_strong(expected, fresh, std::memory_order_acq_rel)) return fresh;
+  delete[] fresh;
+  return expected;
+}
 
 // Frees a span's side tables when its pages go back to the page heap. Nobody reads them
 // then: the span holds no object, and marking (which looks up spans from stale words)
@@ -125,6 +117,15 @@ void drop_side_tables(Span* s) {
 }
 
 }  // namespace
+
+std::atomic<std::uint16_t>* Span::ensure_types() {
+  return ensure_table(types, cells,
+                      static_cast<std::uint16_t>(type.load(std::memory_order_relaxed)));
+}
+
+std::atomic<std::uint32_t>* Span::ensure_states() {
+  return ensure_table(states, cells, std::uint32_t{0});
+}
 
 // ---- PageHeap -----------------------------------------------------------------------
 

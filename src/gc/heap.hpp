@@ -150,11 +150,6 @@ struct alignas(64) Span {
     return t != nullptr ? t[i].load(std::memory_order_relaxed)
                         : type.load(std::memory_order_relaxed);
   }
-  // Cell i's state word (0 when the span has no state table).
-  std::uint32_t state_of(std::uint32_t i) const {
-    const std::atomic<std::uint32_t>* st = states.load(std::memory_order_acquire);
-    return st != nullptr ? st[i].load(std::memory_order_relaxed) : 0;
-  }
   // The span's type table, created from Span::type if missing. Outside busy sections
   // (it may allocate); any thread.
   std::atomic<std::uint16_t>* ensure_types();

@@ -3,13 +3,14 @@
 // Ptr. A Ptr on the stack of the goroutine that made it is found by scanning that stack,
 // so it costs nothing but the check of where it lives. Anywhere else (a vector, a global,
 // a malloc'd object, another goroutine's stack, a plain thread's stack) it holds a count
-// in the object's state word (its span's state table, heap.hpp). Counted objects are roots. To find
-// them without walking the heap, an object whose count leaves zero is appended once to its thread's
-// root log (kInRootLog says it is listed); the collector merges the logs into the root set while it
-// marks, greying every listed object with a count and dropping the others. Dropping races with a
-// new count: the collector clears kInRootLog, then re-reads the count; the mutator raises the
-// count, then sets kInRootLog and logs the object if the bit was clear. Either the collector sees
-// the count or the mutator re-logs (Dekker, both seq_cst).
+// in the object's state word (its span's state table, heap.hpp). Counted objects are
+// roots. To find them without walking the heap, an object whose count leaves zero is
+// appended once to its thread's root log (kInRootLog says it is listed); the collector
+// merges the logs into the root set while it marks, greying every listed object with a
+// count and dropping the others. Dropping races with a new count: the collector clears
+// kInRootLog, then re-reads the count; the mutator raises the count, then sets kInRootLog
+// and logs the object if the bit was clear. Either the collector sees the count or the
+// mutator re-logs (Dekker, both seq_cst).
 //
 // The barriers. While the collector marks, a Member store shades the pointer it
 // overwrites (Yuasa's deletion barrier: what was reachable when marking began stays

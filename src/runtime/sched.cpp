@@ -645,7 +645,8 @@ G* run_or_queue_after_blocking(Sched& s, M* m, G* gp) {
 }
 
 // On g0 after gp switched back: carry out what it asked for. Returns a G to run at once
-// (a park whose commit step declined), else null. m has no P if sysmon took it while gp
+// (a park whose commit step declined, or gp back from a blocking call that found an idle
+// P), else null. m has no P if sysmon took it while gp
 // ran (sysmon.cpp, "Preemption"): then gp's action is completed without one and gp, if
 // still runnable, waits in the global queue; find_runnable (or, for a locked gp,
 // stoplockedm) then gets this M a P.
