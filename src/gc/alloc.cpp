@@ -28,12 +28,11 @@ namespace gort::gc::detail {
 
 std::atomic<std::uint32_t> g_cache_epoch{1};
 std::atomic<std::int64_t> g_large_black_bytes{0};
+constinit std::atomic<const TypeInfo*> g_types[kMaxTypes];
 
 namespace {
 
-constexpr std::uint32_t kMaxTypes = 1u << 16;
 runtime::Lock g_types_lock;
-std::atomic<const TypeInfo*> g_types[kMaxTypes];
 std::uint32_t g_next_type GORT_GUARDED_BY(g_types_lock) = 1;  // 0: no type
 
 runtime::Lock g_caches_lock;
@@ -63,18 +62,44 @@ std::uint32_t next_free(Span* s) {
 // loads of its Members, ordered before the reuse by the handshake and sweep,
 // which TSan does not follow through fibers): under TSan the cell is zeroed with atomic
 // stores, which it pairs with those loads; elsewhere with memset.
-void zero_cell(std::uintptr_t cell, std::size_t bytes) {
+__attribute__((always_inline)) inline void zero_cell(std::uintptr_t cell, std::size_t bytes) {
 #if GORT_TSAN
   for (std::size_t off = 0; off < bytes; off += 8)
     std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(cell + off))
         .store(0, std::memory_order_relaxed);
 #else
-  std::memset(reinterpret_cast<void*>(cell), 0, bytes);
+  // The classes up to 64 bytes (the common case) are cleared with constant-size memsets,
+  // which the compiler turns into a few stores in line. A call to memset cost 5% of
+  // binary-trees (16-byte cells), and a loop is no better: GCC makes it a rep stos.
+  void* p = reinterpret_cast<void*>(cell);
+  switch (bytes) {
+    case 8:
+      std::memset(p, 0, 8);
+      return;
+    case 16:
+      std::memset(p, 0, 16);
+      return;
+    case 24:
+      std::memset(p, 0, 24);
+      return;
+    case 32:
+      std::memset(p, 0, 32);
+      return;
+    case 48:
+      std::memset(p, 0, 48);
+      return;
+    case 64:
+      std::memset(p, 0, 64);
+      return;
+    default:
+      std::memset(p, 0, bytes);
+  }
 #endif
 }
 
 // Makes a free cell ready for its object: unpoisoned, zero-filled.
-void prepare_cell(std::uintptr_t cell, std::size_t bytes, bool zeroed) {
+__attribute__((always_inline)) inline void prepare_cell(std::uintptr_t cell, std::size_t bytes,
+                                                        bool zeroed) {
   san::unpoison(reinterpret_cast<void*>(cell), bytes);
   if (!zeroed) zero_cell(cell, bytes);
 }
@@ -168,18 +193,29 @@ bool refill(MCache* c, int sc) {
   return true;
 }
 
-// Heap profile sampling and mark assists, after an allocation (outside any section). Not
-// inlined, so that the sampled stack has a fixed shape: this, allocate, then the caller.
-__attribute__((noinline)) void count_allocation(MutatorState* ms, std::uintptr_t cell,
-                                                std::size_t bytes, bool black) {
-  ms->sample_countdown -= static_cast<std::int64_t>(bytes);
-  if (ms->sample_countdown < 0) [[unlikely]] {
-    sample_allocation(cell, bytes, 2);  // skips count_allocation and allocate
+// Heap profile sampling and mark assists, after an allocation (outside any section), when
+// count_allocation finds one due. Not inlined, so that the sampled stack has a fixed
+// shape: this, then the allocator's frames (skip of them in all), then the caller.
+__attribute__((noinline)) void allocation_slow_path(MutatorState* ms, std::uintptr_t cell,
+                                                    std::size_t bytes, bool black, int skip) {
+  if (ms->sample_countdown < 0) {
+    sample_allocation(cell, bytes, skip);
     ms->sample_countdown = next_sample_distance();
   }
-  if (!black) return;
-  ms->assist_debt += static_cast<std::int64_t>(bytes);
-  if (ms->assist_debt > kAssistChunk) assist(ms);
+  if (black) {
+    ms->assist_debt += static_cast<std::int64_t>(bytes);
+    if (ms->assist_debt > kAssistChunk) assist(ms);
+  }
+}
+
+// Counts an allocation towards the next heap profile sample and, if it was black, towards
+// the thread's assist debt. Inlined: most allocations only move the sample countdown.
+__attribute__((always_inline)) inline void count_allocation(MutatorState* ms, std::uintptr_t cell,
+                                                            std::size_t bytes, bool black,
+                                                            int skip) {
+  ms->sample_countdown -= static_cast<std::int64_t>(bytes);
+  if (ms->sample_countdown < 0 || black) [[unlikely]]
+    allocation_slow_path(ms, cell, bytes, black, skip);
 }
 
 [[noreturn]] void out_of_memory() {
@@ -202,7 +238,8 @@ void adopt_current_generation(Span* s) {
   heap().pages.swept_one();
 }
 
-void* allocate_large(std::size_t size, std::uint32_t type, bool dtor) {
+__attribute__((noinline)) void* allocate_large(std::size_t size, std::uint32_t type, bool dtor,
+                                               int skip) {
   const std::size_t bytes = (size + kPageSize - 1) & ~(kPageSize - 1);
   if (bytes > heap().pages.arena_end() - heap().pages.arena_base()) out_of_memory();
   const auto npages = static_cast<std::uint32_t>(bytes / kPageSize);
@@ -236,7 +273,7 @@ void* allocate_large(std::size_t size, std::uint32_t type, bool dtor) {
   maybe_trigger(live);
   heap().large_mallocs.fetch_add(1, std::memory_order_relaxed);
   heap().large_bytes.fetch_add(bytes, std::memory_order_relaxed);
-  count_allocation(ms, cell, bytes, black);
+  count_allocation(ms, cell, bytes, black, skip);
   // Kept in a register or a stack slot across every call above, where a scan finds it,
   // rather than reloaded from s.
   asm volatile("" : : "r"(cell) : "memory");
@@ -253,10 +290,6 @@ std::uint32_t register_type(const TypeInfo* info) {
   return id;
 }
 
-const TypeInfo* type_info(std::uint32_t id) {
-  return id < kMaxTypes ? g_types[id].load(std::memory_order_acquire) : nullptr;
-}
-
 MCache* new_cache() {
   runtime::LockGuard l(g_caches_lock);
   MCache* c;
@@ -270,6 +303,11 @@ MCache* new_cache() {
   }
   c->epoch.store(g_cache_epoch.load(std::memory_order_acquire), std::memory_order_relaxed);
   return c;
+}
+
+void renew_cache(MCache* c) {
+  runtime::LockGuard l(c->lock);
+  flush_cache(c);  // empty since its thread's exit: this brings its epoch up to date
 }
 
 MCache* p_cache(runtime::P* p) {
@@ -334,15 +372,26 @@ void return_span(Span* s) {
   }
 }
 
-void* allocate(std::size_t size, std::uint32_t type, bool dtor) {
-  if (size > kMaxSmallCell) return allocate_large(size, type, dtor);
-  const int sc = class_of_cell(size);
-  MutatorState* ms = mutator();
-  runtime::M* m = runtime::current_m();
+namespace {
+
+// A small allocation: a cell of class sc from the cache, refilled as needed; null when the
+// heap is exhausted. The fast path of binary-trees-like programs, so it reads its
+// thread-locals directly (runtime::current_m_in_leaf): it never switches goroutines
+// (sections never block, refills and assists block the thread at most) and is not
+// inlined. skip: the frames above the heap profile's sample point that are the
+// allocator's own (allocation_slow_path, this, and the callers up to the user's code).
+__attribute__((noinline)) void* allocate_small(int sc, std::uint32_t type, bool dtor, int skip) {
+  MutatorState* ms = mutator_in_leaf();
+  runtime::M* m = runtime::current_m_in_leaf();
   const bool on_goroutine = m != nullptr && m->curg != nullptr;
-  for (bool collected = false;;) {
+  for (;;) {
     if (on_goroutine) runtime::enter_runtime(m);
-    MCache* c = on_goroutine && m->p != nullptr ? p_cache(m->p) : ms->cache;
+    MCache* c = ms->cache;
+    if (on_goroutine && m->p != nullptr) {
+      c = static_cast<MCache*>(m->p->gc_cache);
+      if (c == nullptr) [[unlikely]]
+        c = p_cache(m->p);
+    }
     std::uintptr_t cell = 0;
     bool black = false;
     enter_busy(ms);
@@ -369,15 +418,34 @@ void* allocate(std::size_t size, std::uint32_t type, bool dtor) {
     }
     if (on_goroutine) runtime::exit_runtime(m);
     if (cell != 0) {
-      count_allocation(ms, cell, size_classes().classes[sc].cell, black);
+      count_allocation(ms, cell, size_classes().classes[sc].cell, black, skip);
       return reinterpret_cast<void*>(cell);
     }
-    if (!refilled) {
-      if (collected) out_of_memory();
-      collect();
-      collected = true;
-    }
+    if (!refilled) return nullptr;
   }
+}
+
+}  // namespace
+
+void* allocate(std::size_t size, std::uint32_t type, bool dtor) {
+  // A heap profile sample's stack: allocation_slow_path, allocate_small or allocate_large,
+  // this, then the caller. (The null check below keeps both calls from being tail calls,
+  // which would remove this frame.)
+  constexpr int kSkip = 3;
+  if (size > kMaxSmallCell) {
+    void* obj = allocate_large(size, type, dtor, kSkip);  // never null: it throws
+    if (obj == nullptr) [[unlikely]]
+      out_of_memory();
+    return obj;
+  }
+  const int sc = class_of_cell(size);
+  void* obj = allocate_small(sc, type, dtor, kSkip);
+  if (obj == nullptr) [[unlikely]] {
+    collect();  // the arena is full of garbage, perhaps (may resume on another thread)
+    obj = allocate_small(sc, type, dtor, kSkip);
+    if (obj == nullptr) out_of_memory();
+  }
+  return obj;
 }
 
 void abandon(void* obj) noexcept {

@@ -14,7 +14,14 @@
 //   5. sweep, in the background, concurrently with the program.
 // Go stops the world for 2 and 4; here the handshakes take their place and no goroutine
 // is stopped (only a running goroutine is stopped for the moment its own stack is
-// scanned). The pauses reported (gctrace, stats().pause_*) are the handshakes' durations.
+// scanned). A handshake has two parts (mutator.cpp): publishing the phase (a membarrier:
+// every running thread takes an interrupt) and waiting for the busy sections that were
+// running to end, which no thread waits for but the collector. The pauses reported
+// (gctrace's clock fields aside, stats().pause_*) are what can hold a goroutine: the
+// phase publications, and at the end the cache flush, which takes each cache's lock in
+// turn. The waits are reported apart (stats().section_wait_*): a section's thread
+// descheduled by the OS can make one last milliseconds, which delays the collector, not
+// the program.
 //
 // Pacer (Go 1.18's): heap goal = marked + (marked + scanned stack bytes) * GOGC / 100, at
 // least 4 MiB * GOGC / 100, capped by the soft memory limit (GOMEMLIMIT), which leaves
@@ -223,7 +230,7 @@ void print_gctrace(std::uint64_t n, const CycleTimes& t, int util) {
 }
 
 std::int64_t mutator_marked_bytes() {
-  std::int64_t sum = 0;
+  std::int64_t sum = exited_marked_bytes();
   for_each_mutator(
       [&sum](MutatorState& ms) { sum += ms.marked_bytes.exchange(0, std::memory_order_relaxed); });
   return sum;
@@ -289,14 +296,19 @@ void run_cycle(bool forced) {
 
   const std::int64_t h0 = os::nanotime();
   g_mark_sweepgen.store(heap().pages.sweepgen());
-  trace::detail::stw_begin("mark start handshake");
+  trace::detail::stw_begin("mark start");
   g_assists_closed.store(false);
   g_phase.store(kMark);
   runtime::gc_hooks::g_scan_cycle.store(cycle);
-  handshake();
-  trace::detail::stw_end("mark start handshake");
+  publish_phase();
+  trace::detail::stw_end("mark start");
+  const std::int64_t h1 = os::nanotime();
+  trace::detail::gc_phase_begin("mark start: wait for busy sections");
+  wait_for_sections();
+  trace::detail::gc_phase_end("mark start: wait for busy sections");
   t.mark = os::nanotime();
-  const std::int64_t pause1 = t.mark - h0;
+  const std::int64_t pause1 = h1 - h0;
+  const std::int64_t wait1 = t.mark - h1;
 
   const std::int64_t mark_cpu0 = thread_cpu_ns();
   Marker mk;
@@ -310,17 +322,27 @@ void run_cycle(bool forced) {
   t.mark_cpu = thread_cpu_ns() - mark_cpu0;
   t.heap1 = heap().live_bytes.load();
 
-  trace::detail::stw_begin("mark termination handshake");
+  trace::detail::stw_begin("mark termination");
   heap_profile_next_cycle();  // before any sweep of this cycle records a free
   heap().pages.next_sweepgen();
   g_cache_epoch.fetch_add(1);
   runtime::gc_hooks::g_scan_cycle.store(0);
   g_phase.store(kOff);
-  handshake();
+  publish_phase();
+  trace::detail::stw_end("mark termination");
+  const std::int64_t h2 = os::nanotime();
+  trace::detail::gc_phase_begin("mark termination: wait for busy sections");
+  wait_for_sections();
+  trace::detail::gc_phase_end("mark termination: wait for busy sections");
+  const std::int64_t h3 = os::nanotime();
+  // Holds each cache's lock in turn: a goroutine refilling from that cache waits, so this
+  // counts as pause.
+  trace::detail::stw_begin("cache flush");
   const std::int64_t black = flush_all_caches();
-  trace::detail::stw_end("mark termination handshake");
+  trace::detail::stw_end("cache flush");
   t.end = os::nanotime();
-  const std::int64_t pause2 = t.end - t.mark_term;
+  const std::int64_t pause2 = (h2 - t.mark_term) + (t.end - h3);
+  const std::int64_t wait2 = h3 - h2;
 
   const std::int64_t marked = mk.marked_bytes + mutator_marked_bytes() + black;
   stack_bytes += g_stack_bytes.load();
@@ -342,6 +364,9 @@ void run_cycle(bool forced) {
     g_stats.pause_total_ns += pause;
     g_stats.pause_max_ns = std::max(g_stats.pause_max_ns, pause);
     g_stats.pause_ns[(n + 255) % 256] = pause;
+    const auto wait = static_cast<std::uint64_t>(wait1 + wait2);
+    g_stats.section_wait_total_ns += wait;
+    g_stats.section_wait_max_ns = std::max(g_stats.section_wait_max_ns, wait);
     timespec rt{};
     clock_gettime(CLOCK_REALTIME, &rt);
     g_stats.last_gc_ns = static_cast<std::uint64_t>(rt.tv_sec) * 1'000'000'000 +

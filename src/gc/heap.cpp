@@ -221,6 +221,7 @@ Span* PageHeap::alloc_span(std::uint32_t npages, int sc, std::uint32_t cell) {
   }
   s->size_class = sc;
   s->cell = cell;
+  s->index_magic = sc < 0 ? 0 : cell_index_magic(cell);
   s->cells = sc < 0 ? 1 : static_cast<std::uint32_t>(std::size_t{npages} * kPageSize / cell);
   const std::uint32_t words = (s->cells + 63) / 64;
   if (words > s->words || s->alloc_bits == nullptr) {
@@ -297,10 +298,14 @@ std::size_t PageHeap::scavenge(std::size_t max_bytes) {
   return done;
 }
 
-Heap& heap() {
-  // Never destroyed: objects may outlive main (held by globals), and threads may still
-  // allocate while static destructors run.
-  static Heap* h = new Heap();
+constinit std::atomic<Heap*> g_heap{nullptr};
+
+Heap& init_heap() {
+  static Heap* h = [] {
+    auto* fresh = new Heap();
+    g_heap.store(fresh, std::memory_order_release);
+    return fresh;
+  }();
   return *h;
 }
 

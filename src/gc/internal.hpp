@@ -130,6 +130,14 @@ struct alignas(64) MutatorState {
 
 // The calling thread's state (registered on first use, unregistered at thread exit).
 MutatorState* mutator() noexcept;
+// The variable behind mutator(), null until the thread's first gc operation.
+extern constinit thread_local MutatorState* t_mutator_state;
+// mutator() without the call, for leaf functions only (noinline, never switching
+// goroutines: see runtime::current_m_in_leaf). Binary-trees calls it three times per node.
+inline MutatorState* mutator_in_leaf() noexcept {
+  MutatorState* ms = t_mutator_state;
+  return ms != nullptr ? ms : mutator();
+}
 
 // A busy section: the thread's gc operations that depend on the phase run inside one, and
 // the collector's handshake waits until every section that could have seen an older phase
@@ -137,7 +145,19 @@ MutatorState* mutator() noexcept;
 // asymmetric fence whose heavy side is the handshake's os::process_barrier() (as sysmon's
 // preemption handshake, sched.hpp); without membarrier (or under TSan) both sides are
 // seq_cst. Sections do not nest and never block.
-void enter_busy(MutatorState* ms) noexcept;
+// Whether mutators take the light entry (membarrier registered): 1 yes, 0 no, -1 not
+// decided (and under TSan, which does not model membarrier). Decided before the first
+// thread state exists (create_state), so no section runs while it is undecided.
+extern std::atomic<int> g_fenced_mutators;
+inline void enter_busy(MutatorState* ms) noexcept {
+  const std::uint64_t entered = ms->busy.load(std::memory_order_relaxed) + 1;
+  if (g_fenced_mutators.load(std::memory_order_relaxed) == 1) [[likely]] {
+    ms->busy.store(entered, std::memory_order_relaxed);
+    std::atomic_signal_fence(std::memory_order_seq_cst);  // pairs with process_barrier
+  } else {
+    ms->busy.exchange(entered, std::memory_order_seq_cst);
+  }
+}
 void scan_when_asked(MutatorState* ms) noexcept;  // mark.cpp
 inline bool in_busy_section(const MutatorState* ms) noexcept {
   return (ms->busy.load(std::memory_order_relaxed) & 1) != 0;
@@ -164,9 +184,17 @@ class Busy {
   MutatorState* ms_;
 };
 
-// The collector's side: returns once every busy section that started before the call has
-// ended. Context: the collector thread.
-void handshake();
+// The collector's side, in two steps. publish_phase, after a store to g_phase: from its
+// return on, every busy section that starts sees the new phase (the membarrier; running
+// threads take an interrupt, nothing waits). wait_for_sections: returns once every
+// section that was running then has ended. No thread waits for the collector meanwhile,
+// so only publish_phase is part of a pause (collector.cpp). Context: the collector thread.
+void publish_phase();
+void wait_for_sections();
+void handshake();  // both
+// Bytes the barriers of exited threads marked since the last call (the collector adds
+// them to the registered threads' marked_bytes).
+std::int64_t exited_marked_bytes();
 // Calls f on every registered mutator state, under the registry lock.
 void for_each_mutator(const std::function<void(MutatorState&)>& f);
 // Greys from a barrier: obj's cell is pushed to the thread's buffer. Inside a busy section.
@@ -200,6 +228,8 @@ void cache_totals(std::uint64_t* mallocs, std::uint64_t* bytes);
 MCache* p_cache(runtime::P* p);
 void release_p_cache(runtime::P* p);
 MCache* new_cache();
+// Makes a flushed cache of an exited thread ready for the thread that reuses it.
+void renew_cache(MCache* c);
 void flush_cache(MCache* c) GORT_REQUIRES(c->lock);
 
 // Sweeps spans of `sc` (for the allocator) until one with a free cell is found; returns it
@@ -235,7 +265,12 @@ void prune_roots();
 // Sweep found obj (with kHasFinalizer) unreachable: queues its finalizer, which keeps it
 // alive until the finalizer has run. Returns true if it did (the object stays allocated).
 bool queue_finalizer(std::uintptr_t cell);
-const TypeInfo* type_info(std::uint32_t id);
+// Registered types by id (alloc.cpp); id 0 and unused ids are null.
+inline constexpr std::uint32_t kMaxTypes = 1u << 16;
+extern std::atomic<const TypeInfo*> g_types[kMaxTypes];
+inline const TypeInfo* type_info(std::uint32_t id) {
+  return id < kMaxTypes ? g_types[id].load(std::memory_order_acquire) : nullptr;
+}
 // Moves a root log into the global root set (a thread exits). Empties log.
 void adopt_roots(std::vector<const void*>& log);
 

@@ -52,25 +52,53 @@ namespace gort::gc::detail {
 std::atomic<std::uint32_t> g_phase{kOff};
 std::atomic<std::uint32_t> g_cycle{0};
 std::atomic<std::uint32_t> g_mark_sweepgen{0};
+std::atomic<int> g_fenced_mutators{-1};
+constinit thread_local MutatorState* t_mutator_state = nullptr;
 
 namespace {
 
 runtime::Lock g_registry_lock;
 MutatorState* g_registry GORT_GUARDED_BY(g_registry_lock) = nullptr;
-// Whether mutators use the light entry (membarrier available). Decided once.
-std::atomic<int> g_fenced{-1};
+// States of exited threads, reused by new ones instead of freed: wait_for_sections looks
+// at a snapshot of the registry without holding its lock, so every state it may look at
+// must stay valid. A recycled state's busy count goes on growing from where it was, so a
+// wait on a state that changed hands still ends.
+// Linked through next (a plain global: never destroyed, and reachable for LeakSanitizer).
+MutatorState* g_spare_states GORT_GUARDED_BY(g_registry_lock) = nullptr;
+// Bytes marked by the barriers of threads that exited since the collector last looked.
+std::atomic<std::int64_t> g_exited_marked_bytes{0};
 
 bool fenced_mutators() {
 #if GORT_TSAN
   return false;
 #else
-  int f = g_fenced.load(std::memory_order_relaxed);
+  int f = g_fenced_mutators.load(std::memory_order_relaxed);
   if (f < 0) {
     f = os::process_barrier_init() ? 1 : 0;
-    g_fenced.store(f, std::memory_order_relaxed);
+    g_fenced_mutators.store(f, std::memory_order_relaxed);
   }
   return f == 1;
 #endif
+}
+
+// A spare state (its cache kept, flushed) or a new one with a new cache; unregistered.
+MutatorState* take_state() {
+  MutatorState* ms = nullptr;
+  {
+    runtime::LockGuard l(g_registry_lock);
+    ms = g_spare_states;
+    if (ms != nullptr) {
+      g_spare_states = ms->next;
+      ms->next = nullptr;
+    }
+  }
+  if (ms != nullptr) {
+    renew_cache(ms->cache);
+    return ms;
+  }
+  ms = new MutatorState();
+  ms->cache = new_cache();
+  return ms;
 }
 
 void register_state(MutatorState* ms) {
@@ -94,6 +122,9 @@ void unregister_state(MutatorState* ms) {
     runtime::LockGuard l(ms->lock);
     adopt_roots(ms->root_log);  // the counted objects stay roots after the thread is gone
   }
+  g_exited_marked_bytes.fetch_add(ms->marked_bytes.exchange(0, std::memory_order_relaxed),
+                                  std::memory_order_relaxed);
+  ms->assist_debt = 0;
   runtime::LockGuard l(g_registry_lock);
   if (ms->prev != nullptr) {
     ms->prev->next = ms->next;
@@ -101,32 +132,32 @@ void unregister_state(MutatorState* ms) {
     g_registry = ms->next;
   }
   if (ms->next != nullptr) ms->next->prev = ms->prev;
+  ms->prev = nullptr;
+  ms->next = g_spare_states;
+  g_spare_states = ms;
 }
 
-thread_local MutatorState* t_state = nullptr;
 thread_local bool t_exited = false;
 
 struct ThreadHolder {
   MutatorState* ms = nullptr;
   ~ThreadHolder() {
-    if (ms != nullptr) {
-      unregister_state(ms);
-      delete ms;  // its cache stays in the cache registry, empty, for reuse
-    }
-    t_state = nullptr;
+    if (ms != nullptr) unregister_state(ms);  // kept, with its flushed cache, for reuse
+    t_mutator_state = nullptr;
     t_exited = true;
   }
 };
 thread_local ThreadHolder t_holder;
 
-MutatorState* create_state() {
-  auto* ms = new MutatorState();
-  ms->cache = new_cache();
+__attribute__((noinline)) MutatorState* create_state() {
+  fenced_mutators();  // decides the section entry before this thread's first section
+  MutatorState* ms = take_state();
   ms->sample_countdown = next_sample_distance();
   register_state(ms);
   // A thread that uses the heap from a thread_local destructor that runs after ours keeps
   // its state registered for good (a few hundred bytes per such thread).
   if (!t_exited) t_holder.ms = ms;
+  t_mutator_state = ms;
   return ms;
 }
 
@@ -134,39 +165,43 @@ MutatorState* create_state() {
 
 GORT_GC_OPAQUE_TLS MutatorState* mutator() noexcept {
   asm volatile("" ::: "memory");
-  MutatorState* ms = t_state;
-  if (ms == nullptr) [[unlikely]] {
+  MutatorState* ms = t_mutator_state;
+  if (ms == nullptr) [[unlikely]]
     ms = create_state();
-    t_state = ms;
-  }
   return ms;
 }
 
 // For the stop signal's handler: never creates a state.
 MutatorState* mutator_if_registered() noexcept {
-  return t_state;
+  return t_mutator_state;
 }
 
-void enter_busy(MutatorState* ms) noexcept {
-  const std::uint64_t entered = ms->busy.load(std::memory_order_relaxed) + 1;
-  if (fenced_mutators()) [[likely]] {
-    ms->busy.store(entered, std::memory_order_relaxed);
-    std::atomic_signal_fence(std::memory_order_seq_cst);  // pairs with process_barrier
-  } else {
-    ms->busy.exchange(entered, std::memory_order_seq_cst);
-  }
-}
-
-void handshake() {
+void publish_phase() {
   if (fenced_mutators() && !os::process_barrier())
     base::fatal("gc: membarrier failed after it was registered");
-  runtime::LockGuard l(g_registry_lock);
-  for (MutatorState* ms = g_registry; ms != nullptr; ms = ms->next) {
+}
+
+void wait_for_sections() {
+  struct Seen {
+    const MutatorState* ms;
+    std::uint64_t busy;
+  };
+  // The collector's own list, kept between calls so that handshakes do not allocate.
+  thread_local std::vector<Seen> inside;
+  inside.clear();
+  {
+    runtime::LockGuard l(g_registry_lock);
+    for (const MutatorState* ms = g_registry; ms != nullptr; ms = ms->next) {
+      // Acquire: pairs with exit_busy's release.
+      const std::uint64_t seen = ms->busy.load(std::memory_order_seq_cst);
+      if ((seen & 1) != 0) inside.push_back({ms, seen});
+    }
+  }
+  // Without the lock: threads may start and exit meanwhile (a new thread's sections see
+  // the new phase; states are never freed, see g_spare_states).
+  for (const Seen& s : inside) {
     int spins = 0;
-    // Acquire: pairs with exit_busy's release.
-    const std::uint64_t seen = ms->busy.load(std::memory_order_seq_cst);
-    if ((seen & 1) == 0) continue;
-    while (ms->busy.load(std::memory_order_seq_cst) == seen) {
+    while (s.ms->busy.load(std::memory_order_seq_cst) == s.busy) {
       if (++spins < 100) {
         base::cpu_relax();
       } else {
@@ -174,6 +209,15 @@ void handshake() {
       }
     }
   }
+}
+
+void handshake() {
+  publish_phase();
+  wait_for_sections();
+}
+
+std::int64_t exited_marked_bytes() {
+  return g_exited_marked_bytes.exchange(0, std::memory_order_relaxed);
 }
 
 void for_each_mutator(const std::function<void(MutatorState&)>& f) {

@@ -93,8 +93,9 @@ std::atomic<std::uint32_t>* state_word(std::uintptr_t cell) {
   return states != nullptr ? &states[s->index_of(cell)] : nullptr;
 }
 
+// A leaf (runtime::current_m_in_leaf): its callers are leaves too.
 bool on_own_stack(const void* where) {
-  runtime::M* m = runtime::current_m();
+  runtime::M* m = runtime::current_m_in_leaf();
   if (m == nullptr || m->curg == nullptr) return false;
   const auto a = reinterpret_cast<std::uintptr_t>(where);
   return a >= m->curg->stack.lo && a < m->curg->stack.hi;
@@ -131,7 +132,9 @@ void log_root(MutatorState* ms, std::uintptr_t cell) {
 
 }  // namespace
 
-bool hold(const void* where, const void* obj) noexcept {
+// hold, note_stack_store and store_member run at every Ptr construction and Member store:
+// they are leaves (runtime::current_m_in_leaf), never inlined, never switching goroutines.
+__attribute__((noinline)) bool hold(const void* where, const void* obj) noexcept {
   if (on_own_stack(where)) return false;
   retain(obj);
   return true;
@@ -162,16 +165,16 @@ void unhold(const void* obj) noexcept {
   if (current_phase() == kMark) barrier_shade(ms, obj);
 }
 
-void note_stack_store(const void* where, const void* obj) noexcept {
+__attribute__((noinline)) void note_stack_store(const void* where, const void* obj) noexcept {
   if (on_own_stack(where)) return;
-  MutatorState* ms = mutator();
+  MutatorState* ms = mutator_in_leaf();
   Busy busy(ms);
   if (current_phase() == kMark) barrier_shade(ms, obj);
 }
 
-void store_member(const void** slot, const void* obj) noexcept {
+__attribute__((noinline)) void store_member(const void** slot, const void* obj) noexcept {
   std::atomic_ref<const void*> ref(*slot);
-  MutatorState* ms = mutator();
+  MutatorState* ms = mutator_in_leaf();
   enter_busy(ms);
   if (current_phase() == kMark) [[unlikely]] {
     if (const void* old = ref.load(std::memory_order_relaxed)) barrier_shade(ms, old);

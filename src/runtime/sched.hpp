@@ -287,6 +287,15 @@ struct Sched {
 // thread-local address across a goroutine switch.
 M* current_m() noexcept;
 void set_current_m(M* m) noexcept;
+// The variable behind current_m(), for current_m_in_leaf() only.
+extern constinit thread_local M* t_current_m;
+// current_m() without the call, for hot functions that are leaves with respect to
+// goroutine switches: they never switch (nor call anything that may) and are never
+// inlined into a caller that does (declare them noinline). Inside such a function the
+// thread cannot change, so a thread-local address computed once stays right.
+inline M* current_m_in_leaf() noexcept {
+  return t_current_m;
+}
 Sched* current_sched() noexcept;  // the running runtime, or null
 void set_current_sched(Sched* s) noexcept;
 int* errno_slot() noexcept;  // &errno of the calling thread

@@ -1,4 +1,5 @@
-// Thread-local runtime state, read only through out-of-line accessors.
+// Thread-local runtime state, read through out-of-line accessors (and, in leaf functions,
+// current_m_in_leaf(): sched.hpp).
 //
 // A goroutine may resume on another thread after any switch. Inside one function the
 // compiler may compute a thread-local's address once and reuse it after a call (GCC bug
@@ -18,19 +19,20 @@
 
 namespace gort::runtime {
 
+constinit thread_local M* t_current_m = nullptr;
+
 namespace {
-thread_local M* t_m = nullptr;
 std::atomic<Sched*> g_sched{nullptr};
 }  // namespace
 
 GORT_OPAQUE_TLS M* current_m() noexcept {
   asm volatile("" ::: "memory");
-  return t_m;
+  return t_current_m;
 }
 
 GORT_OPAQUE_TLS void set_current_m(M* m) noexcept {
   asm volatile("" ::: "memory");
-  t_m = m;
+  t_current_m = m;
 }
 
 Sched* current_sched() noexcept {

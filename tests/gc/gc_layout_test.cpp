@@ -1,7 +1,7 @@
 // The heap's object layout: objects fill their cells with no header, and what a header
 // held lives in per-span side tables (src/gc/heap.hpp): the span's one type or a per-cell
 // type table once two types share a span, and a per-cell state table for counted Ptrs,
-// finalizers and heap-profile samples.
+// finalizers and heap-profile samples; the cell index of an address, by reciprocal.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "gc/gc_test_util.hpp"
+#include "gc/heap.hpp"
 #include "gort/gc.hpp"
 #include "gort/gort.hpp"
 #include "gort/pprof.hpp"
@@ -142,4 +143,24 @@ TEST(GcLayout, CountedPtrsFinalizersAndSamplesShareOneSpansStateTable) {
     EXPECT_EQ(g_links_destroyed.load() - links_before, kObjects);
     gort::pprof::set_memprofile_rate(previous_rate);
   });
+}
+
+// Span::index_of multiplies by a reciprocal instead of dividing by the cell size: it must
+// give the division's answer for every byte of every span of every size class.
+TEST(GcLayout, CellIndexByReciprocalMatchesDivisionInEverySizeClass) {
+  namespace detail = gort::gc::detail;
+  const detail::SizeClassTable& t = detail::size_classes();
+  ASSERT_GT(t.count, 0);
+  detail::Span s;
+  s.base = std::uintptr_t{1} << 40;
+  for (int sc = 0; sc < t.count; ++sc) {
+    const detail::SizeClass& k = t.classes[sc];
+    s.cell = k.cell;
+    s.index_magic = detail::cell_index_magic(k.cell);
+    const std::uint64_t span_bytes = std::uint64_t{k.pages} * detail::kPageSize;
+    std::uint64_t wrong = 0;
+    for (std::uint64_t off = 0; off < span_bytes; ++off)
+      if (s.index_of(s.base + off) != off / k.cell) ++wrong;
+    EXPECT_EQ(wrong, 0u) << "cell " << k.cell << ", " << k.pages << " pages";
+  }
 }
