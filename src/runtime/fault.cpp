@@ -149,16 +149,56 @@ void restore_fault_reporting() noexcept {
   std::set_terminate(g_previous_terminate);
 }
 
-void dump_waiting_goroutines(Sched& s) noexcept {
+bool dump_waiting_goroutines(Sched& s) noexcept {
+  bool runnable = false;
   LockGuard l(s.allg_lock);
   for (G* gp : s.allg) {
-    if (gp->status.load(std::memory_order_relaxed) != GStatus::kWaiting) continue;
+    const GStatus status = gp->status.load(std::memory_order_relaxed);
+    // A runnable goroutine here means a scheduler bug (nobody would run it): show it.
+    if (status != GStatus::kWaiting && status != GStatus::kRunnable) continue;
     base::raw_write("goroutine ");
     base::raw_write_uint(gp->id);
     base::raw_write(" [");
-    base::raw_write(detail::wait_reason_string(gp->waitreason));
+    base::raw_write(status == GStatus::kRunnable ? "runnable"
+                                                 : detail::wait_reason_string(gp->waitreason));
     base::raw_write("]:\n\n");
+    runnable = runnable || status == GStatus::kRunnable;
   }
+  return runnable;
+}
+
+namespace {
+void write_id_field(const char* name, bool present, std::uint64_t id) noexcept {
+  base::raw_write(name);
+  if (present) {
+    base::raw_write_uint(id);
+  } else {
+    base::raw_write("-");
+  }
+}
+}  // namespace
+
+void dump_scheduler_state(Sched& s) noexcept GORT_REQUIRES(s.lock) {
+  base::raw_write("runtime: mcount=");
+  base::raw_write_uint(static_cast<std::uint64_t>(s.mcount));
+  base::raw_write(" nmidle=");
+  base::raw_write_uint(static_cast<std::uint64_t>(s.nmidle));
+  base::raw_write(" nmidlelocked=");
+  base::raw_write_uint(static_cast<std::uint64_t>(s.nmidlelocked));
+  base::raw_write(" npidle=");
+  base::raw_write_uint(static_cast<std::uint64_t>(s.npidle.load(std::memory_order_relaxed)));
+  base::raw_write(" runqsize=");
+  base::raw_write_uint(static_cast<std::uint64_t>(s.runq_size.load(std::memory_order_relaxed)));
+  base::raw_write("\n");
+  for (const M* m : s.allm) {
+    write_id_field("  M", true, static_cast<std::uint64_t>(m->id));
+    write_id_field(": p=", m->p != nullptr, m->p != nullptr ? m->p->id : 0);
+    write_id_field(" nextp=", m->nextp != nullptr, m->nextp != nullptr ? m->nextp->id : 0);
+    write_id_field(" curg=", m->curg != nullptr, m->curg != nullptr ? m->curg->id : 0);
+    write_id_field(" lockedg=", m->lockedg != nullptr, m->lockedg != nullptr ? m->lockedg->id : 0);
+    base::raw_write(m->spinning ? " spinning\n" : "\n");
+  }
+  base::raw_write("\n");
 }
 
 }  // namespace gort::runtime

@@ -93,7 +93,12 @@
 
 namespace gort::runtime {
 
-void dump_waiting_goroutines(Sched& s) noexcept;  // fault.cpp
+// Prints the waiting (and, a scheduler bug, runnable) goroutines; true if one was
+// runnable (fault.cpp).
+bool dump_waiting_goroutines(Sched& s) noexcept;
+// The M and P counts and every M's P, goroutine and locked goroutine (fault.cpp). Context:
+// s.lock held, every M asleep.
+void dump_scheduler_state(Sched& s) noexcept GORT_REQUIRES(s.lock);
 
 namespace {
 
@@ -371,7 +376,8 @@ void checkdead(Sched& s) GORT_REQUIRES(s.lock) {
   // Every M is asleep, so none waits for a timer or I/O (that M, the sleeper, is not
   // counted idle): nothing can wake anyone. Go's verdict.
   base::raw_write("fatal error: all goroutines are asleep - deadlock!\n\n");
-  dump_waiting_goroutines(s);
+  if (dump_waiting_goroutines(s) || s.runq_size.load(std::memory_order_relaxed) != 0)
+    dump_scheduler_state(s);
   base::die();
 }
 

@@ -48,7 +48,9 @@ TEST(Migration, ErrnoAndThreadLocalsFollowTheRules) {
           gort::go([&, g] {
             const int my_errno = 1000 + g;
             set_errno(my_errno);
-            for (int i = 0; i < 300; ++i) {
+            // 300 hops, and more until some migrations were seen: on an idle machine a
+            // run of 300 can stay on one thread (3 runs in 40).
+            for (int i = 0; i < 300 || (migrations.load() < 8 && i < 100'000); ++i) {
               const int tid_before = kernel_tid();
               const int tag_before = thread_tag();
               hop();
