@@ -194,10 +194,10 @@ void gc_phase() {
               static_cast<unsigned long>(st.num_gc), static_cast<double>(st.heap_alloc) / (1 << 20),
               static_cast<double>(st.next_gc) / (1 << 20));
   std::printf(
-      "  longest pause %.3f ms, longest stop of one goroutine %.3f ms, longest wait of the "
-      "collector for running gc operations %.3f ms\n",
+      "  longest pause %.3f ms, longest stop of one goroutine %.3f ms, longest handshake wait "
+      "of the collector %.3f ms\n",
       static_cast<double>(st.pause_max_ns) / 1e6, static_cast<double>(st.stack_stop_max_ns) / 1e6,
-      static_cast<double>(st.section_wait_max_ns) / 1e6);
+      static_cast<double>(st.handshake_wait_max_ns) / 1e6);
   std::printf("  long-lived tree: %ld nodes (want %ld); wrong short-lived trees: %ld\n",
               count_tree(long_lived.get()), (1L << 17) - 1, wrong.load());
 }

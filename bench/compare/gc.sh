@@ -151,9 +151,9 @@ if [[ " $PARTS " == *" binarytrees "* ]]; then
       # gort only: the longest stop of one goroutine for its stack scan (no STW for that).
       sstop=$(gcstat "$TMP/$name.err" stack_stop_max_ns)
       [[ -n $sstop ]] && record "$impl" sstop "$(awk -v n="$sstop" 'BEGIN { printf "%.3f", n / 1e6 }')"
-      # gort only: the collector's longest wait for running gc operations at a phase change
-      # (it holds no goroutine, so it is not in the pause).
-      swait=$(gcstat "$TMP/$name.err" section_wait_max_ns)
+      # gort only: the collector's longest wait for running gc operations and cache owners
+      # at its phase changes (it holds no goroutine, so it is not in the pause).
+      swait=$(gcstat "$TMP/$name.err" handshake_wait_max_ns)
       [[ -n $swait && $swait != -1 ]] &&
         record "$impl" swait "$(awk -v n="$swait" 'BEGIN { printf "%.3f", n / 1e6 }')"
       log "round $r $impl binarytrees $DEPTH: ${wall} s, $((rss / 1024)) MiB," \
@@ -260,7 +260,7 @@ boehm_version=$(dpkg-query -W -f='${Version}' libgc-dev 2>/dev/null || echo unkn
     bt_row "peak RSS (MiB)" rss median
     bt_row "longest GC pause (ms), worst round" pause max
     bt_row "longest stop of one goroutine for its stack scan (ms), worst round" sstop max
-    bt_row "collector's longest wait for running gc operations (ms, no goroutine waits), worst round" swait max
+    bt_row "collector's longest handshake wait and cache flush (ms, no goroutine waits), worst round" swait max
     bt_row "GC cycles" ngc median
     echo
     echo "Lower is better; a ratio below 1 means gort is faster or smaller. Median of $ROUNDS"

@@ -330,18 +330,19 @@ struct Stats {
   std::uint64_t mallocs = 0;        // objects allocated, ever
   std::uint64_t frees = 0;          // objects freed, ever
   // Pauses: the collector's phase changes, per cycle (Go stops the world for them). gort
-  // stops no goroutine: a pause is the time in which a running goroutine can be held, the
-  // publication of the phase to every thread (a membarrier) and the flush of the
-  // allocation caches at the end of marking (docs/design/gc.md).
+  // stops no goroutine: a pause is the publication of a new phase to every thread (a
+  // membarrier, which interrupts running threads), at mark start and at mark end
+  // (docs/design/gc.md, "What counts as a pause").
   std::uint64_t pause_total_ns = 0;
   std::uint64_t pause_max_ns = 0;
   std::uint64_t pause_ns[256] = {};  // recent cycles, as Go's: cycle k at [(k + 255) % 256]
   // After publishing a phase, the collector waits for the gc operations that started
-  // before it to end (a goroutine's allocation or barrier that its thread was running
-  // then). Nothing waits for the collector meanwhile: these delay the cycle, not the
-  // program. Per cycle, both phase changes together.
-  std::uint64_t section_wait_total_ns = 0;
-  std::uint64_t section_wait_max_ns = 0;
+  // before it to end (an allocation or a barrier that a thread was running then), and
+  // after the last one it collects every allocation cache (waiting for an owner that is
+  // refilling its cache). Nothing waits for the collector meanwhile: these delay the
+  // cycle, not the program. Per cycle, both phase changes together.
+  std::uint64_t handshake_wait_total_ns = 0;
+  std::uint64_t handshake_wait_max_ns = 0;
   // The longest time one goroutine was stopped for its stack scan.
   std::uint64_t stack_stop_max_ns = 0;
   std::uint64_t last_gc_ns = 0;  // end of the last cycle (CLOCK_REALTIME)

@@ -16,12 +16,14 @@
 // is stopped (only a running goroutine is stopped for the moment its own stack is
 // scanned). A handshake has two parts (mutator.cpp): publishing the phase (a membarrier:
 // every running thread takes an interrupt) and waiting for the busy sections that were
-// running to end, which no thread waits for but the collector. The pauses reported
-// (gctrace's clock fields aside, stats().pause_*) are what can hold a goroutine: the
-// phase publications, and at the end the cache flush, which takes each cache's lock in
-// turn. The waits are reported apart (stats().section_wait_*): a section's thread
-// descheduled by the OS can make one last milliseconds, which delays the collector, not
-// the program.
+// running to end, which no thread waits for but the collector. After the last one the
+// collector also flushes every allocation cache, a ragged barrier like Go's
+// forEachP(prepareForSweep) after the world restarts. The pauses reported (stats().pause_*;
+// gctrace's clock fields are the whole phase changes) are the phase publications, the
+// only steps that interrupt running goroutines. The waits and the flush are reported apart
+// (stats().handshake_wait_*): a thread descheduled by the OS inside a section, or the
+// collector waiting for a cache its owner is refilling, can take milliseconds, which
+// delays the collector, not the program.
 //
 // Pacer (Go 1.18's): heap goal = marked + (marked + scanned stack bytes) * GOGC / 100, at
 // least 4 MiB * GOGC / 100, capped by the soft memory limit (GOMEMLIMIT), which leaves
@@ -294,15 +296,16 @@ void run_cycle(bool forced) {
       static_cast<double>(distance));
   g_assist_ns.store(0);
 
-  const std::int64_t h0 = os::nanotime();
   g_mark_sweepgen.store(heap().pages.sweepgen());
-  trace::detail::stw_begin("mark start");
   g_assists_closed.store(false);
+  // The pause: from the phase store to the membarrier's return (see the top of the file).
+  trace::detail::stw_begin("mark start");
+  const std::int64_t h0 = os::nanotime();
   g_phase.store(kMark);
   runtime::gc_hooks::g_scan_cycle.store(cycle);
   publish_phase();
-  trace::detail::stw_end("mark start");
   const std::int64_t h1 = os::nanotime();
+  trace::detail::stw_end("mark start");
   trace::detail::gc_phase_begin("mark start: wait for busy sections");
   wait_for_sections();
   trace::detail::gc_phase_end("mark start: wait for busy sections");
@@ -322,27 +325,30 @@ void run_cycle(bool forced) {
   t.mark_cpu = thread_cpu_ns() - mark_cpu0;
   t.heap1 = heap().live_bytes.load();
 
-  trace::detail::stw_begin("mark termination");
   heap_profile_next_cycle();  // before any sweep of this cycle records a free
   heap().pages.next_sweepgen();
   g_cache_epoch.fetch_add(1);
   runtime::gc_hooks::g_scan_cycle.store(0);
+  trace::detail::stw_begin("mark termination");
+  const std::int64_t h_off = os::nanotime();
   g_phase.store(kOff);
   publish_phase();
-  trace::detail::stw_end("mark termination");
   const std::int64_t h2 = os::nanotime();
+  trace::detail::stw_end("mark termination");
   trace::detail::gc_phase_begin("mark termination: wait for busy sections");
   wait_for_sections();
   trace::detail::gc_phase_end("mark termination: wait for busy sections");
-  const std::int64_t h3 = os::nanotime();
-  // Holds each cache's lock in turn: a goroutine refilling from that cache waits, so this
-  // counts as pause.
-  trace::detail::stw_begin("cache flush");
+  // Every cache still holds spans of the finished generation: their owners flush them at
+  // their next refill (the epoch moved), and this collects the idle ones and the black
+  // bytes. It takes each cache's lock in turn, waiting for an owner that is refilling;
+  // an owner that wants its lock meanwhile waits for one cache's flush at most. Not part
+  // of the pause, as Go's forEachP(prepareForSweep) after the world restarts.
+  trace::detail::gc_phase_begin("mark termination: flush caches");
   const std::int64_t black = flush_all_caches();
-  trace::detail::stw_end("cache flush");
+  trace::detail::gc_phase_end("mark termination: flush caches");
   t.end = os::nanotime();
-  const std::int64_t pause2 = (h2 - t.mark_term) + (t.end - h3);
-  const std::int64_t wait2 = h3 - h2;
+  const std::int64_t pause2 = h2 - h_off;
+  const std::int64_t wait2 = t.end - h2;
 
   const std::int64_t marked = mk.marked_bytes + mutator_marked_bytes() + black;
   stack_bytes += g_stack_bytes.load();
@@ -365,8 +371,8 @@ void run_cycle(bool forced) {
     g_stats.pause_max_ns = std::max(g_stats.pause_max_ns, pause);
     g_stats.pause_ns[(n + 255) % 256] = pause;
     const auto wait = static_cast<std::uint64_t>(wait1 + wait2);
-    g_stats.section_wait_total_ns += wait;
-    g_stats.section_wait_max_ns = std::max(g_stats.section_wait_max_ns, wait);
+    g_stats.handshake_wait_total_ns += wait;
+    g_stats.handshake_wait_max_ns = std::max(g_stats.handshake_wait_max_ns, wait);
     timespec rt{};
     clock_gettime(CLOCK_REALTIME, &rt);
     g_stats.last_gc_ns = static_cast<std::uint64_t>(rt.tv_sec) * 1'000'000'000 +

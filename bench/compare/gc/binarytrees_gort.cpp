@@ -14,7 +14,7 @@
 // Usage: compare_gort_binarytrees [depth] (default 21). Check lines on stdout in the
 // standard format; at exit, on stderr:
 //   GCSTATS num_gc=<n> pause_max_ns=<ns> pause_total_ns=<ns> stack_stop_max_ns=<ns>
-//           section_wait_max_ns=<ns>
+//           handshake_wait_max_ns=<ns>
 // from gc::stats() (the last two: -1 if Stats does not have them).
 #include <gort/gc.hpp>
 #include <gort/gort.hpp>
@@ -63,11 +63,11 @@ long long stack_stop_max_ns(const S& s) {
     return -1;
   }
 }
-// And the collector's longest wait for running gc operations at a phase change.
+// And the collector's longest wait for running gc operations and caches in one cycle.
 template <class S>
-long long section_wait_max_ns(const S& s) {
-  if constexpr (requires { s.section_wait_max_ns; }) {
-    return static_cast<long long>(s.section_wait_max_ns);
+long long handshake_wait_max_ns(const S& s) {
+  if constexpr (requires { s.handshake_wait_max_ns; }) {
+    return static_cast<long long>(s.handshake_wait_max_ns);
   } else {
     (void)s;
     return -1;
@@ -108,8 +108,8 @@ int main(int argc, char** argv) {
     const gc::Stats s = gc::stats();
     std::fprintf(stderr,
                  "GCSTATS num_gc=%" PRIu64 " pause_max_ns=%" PRIu64 " pause_total_ns=%" PRIu64
-                 " stack_stop_max_ns=%lld section_wait_max_ns=%lld\n",
+                 " stack_stop_max_ns=%lld handshake_wait_max_ns=%lld\n",
                  s.num_gc, s.pause_max_ns, s.pause_total_ns, stack_stop_max_ns(s),
-                 section_wait_max_ns(s));
+                 handshake_wait_max_ns(s));
   });
 }
