@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <thread>
 #include <vector>
 
@@ -236,5 +237,23 @@ TEST(Gc, ObjectsWithoutMembersAndAbandonedConstructions) {
     });
     gc::collect();
     EXPECT_TRUE(static_cast<bool>(ok));
+  });
+}
+
+// A destroyed Ptr clears its slot, so that a conservative stack scan cannot find the
+// address in a dead frame (binary-trees kept each finished tree alive through the loop's
+// temporary). GCC drops stores to an object whose lifetime ends (-flifetime-dse) unless
+// the destructor prevents it.
+TEST(Gc, ADestroyedPtrLeavesNoAddressBehind) {
+  gort::run([] {
+    alignas(gc::Ptr<Leaf>) unsigned char slot[sizeof(gc::Ptr<Leaf>)];
+    auto* p = ::new (static_cast<void*>(slot)) gc::Ptr<Leaf>(gc::make<Leaf>());
+    std::uintptr_t word = 0;
+    std::memcpy(&word, slot, sizeof word);
+    ASSERT_NE(word, 0u);  // it held the object
+    p->~Ptr();
+    asm volatile("" : : "r"(slot) : "memory");  // the bytes outlive the Ptr: read them
+    std::memcpy(&word, slot, sizeof word);
+    EXPECT_EQ(word, 0u);
   });
 }
