@@ -52,27 +52,17 @@ long item_check(const Node* n) {
 
 constexpr int kMinDepth = 4;
 
-// Later versions of gc::Stats add the longest stop of one goroutine for its stack scan;
-// print it when it is there (a template, so that the code compiles without it too).
-template <class S>
-long long stack_stop_max_ns(const S& s) {
-  if constexpr (requires { s.stack_stop_max_ns; }) {
-    return static_cast<long long>(s.stack_stop_max_ns);
-  } else {
-    (void)s;
-    return -1;
-  }
-}
-// And the collector's longest wait for running gc operations and caches in one cycle.
-template <class S>
-long long handshake_wait_max_ns(const S& s) {
-  if constexpr (requires { s.handshake_wait_max_ns; }) {
-    return static_cast<long long>(s.handshake_wait_max_ns);
-  } else {
-    (void)s;
-    return -1;
-  }
-}
+// Fields later versions of gc::Stats added (the longest stop of one goroutine for its
+// stack scan, the collector's longest handshake wait): the value, or -1 when this gort's
+// Stats has no such field, so that the program also builds against older commits.
+#define GORT_STAT_OR_NONE(stats, field)        \
+  [](const auto& st) -> long long {            \
+    if constexpr (requires { st.field; }) {    \
+      return static_cast<long long>(st.field); \
+    } else {                                   \
+      return -1;                               \
+    }                                          \
+  }(stats)
 
 }  // namespace
 
@@ -109,7 +99,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "GCSTATS num_gc=%" PRIu64 " pause_max_ns=%" PRIu64 " pause_total_ns=%" PRIu64
                  " stack_stop_max_ns=%lld handshake_wait_max_ns=%lld\n",
-                 s.num_gc, s.pause_max_ns, s.pause_total_ns, stack_stop_max_ns(s),
-                 handshake_wait_max_ns(s));
+                 s.num_gc, s.pause_max_ns, s.pause_total_ns,
+                 GORT_STAT_OR_NONE(s, stack_stop_max_ns),
+                 GORT_STAT_OR_NONE(s, handshake_wait_max_ns));
   });
 }
