@@ -350,6 +350,10 @@ struct Stats {
   // cycle, not the program. Per cycle, both phase changes together.
   std::uint64_t handshake_wait_total_ns = 0;
   std::uint64_t handshake_wait_max_ns = 0;
+  // Wall time of the mark phases, and the collector's CPU time in them (background
+  // marking: a quarter of GOMAXPROCS while every P is busy, flat out while one is idle).
+  std::uint64_t mark_ns = 0;
+  std::uint64_t mark_background_cpu_ns = 0;
   // The longest time one goroutine was stopped for its stack scan.
   std::uint64_t stack_stop_max_ns = 0;
   std::uint64_t last_gc_ns = 0;  // end of the last cycle (CLOCK_REALTIME)

@@ -33,8 +33,8 @@
 // runway). Assists: each byte allocated while marking obliges its goroutine to scan
 // (expected scan work) / (goal - live at mark start) bytes.
 //
-// The collector thread marks flat out; with GOMAXPROCS Ps it competes with them for the
-// CPUs rather than taking Go's 25% of the Ps (a dedicated worker per 4 Ps).
+// Background marking keeps to Go's budget, 25% of GOMAXPROCS plus any idle P, with one
+// collector thread rather than Go's per-P workers (BackgroundBudget, below).
 #include <time.h>
 
 #include <cinttypes>
@@ -248,14 +248,57 @@ bool no_work_left(Marker& mk, std::int64_t* stack_bytes) {
   return !have_full_bufs();
 }
 
+// Go's background utilization (mgcpacer.go): while marking, 25% of GOMAXPROCS works in
+// the background (dedicated and fractional workers), and so does every idle P (idle
+// workers). gort's collector is one thread and keeps to the same budget: while a P of the
+// attached runtime is idle it marks flat out (what Go's idle worker does on that P);
+// while every P is busy it keeps its CPU time within a quarter of the Ps' time since it
+// last saw one idle, sleeping between slices of work, and allocating goroutines do the
+// rest through assists. Without a runtime (a heap used by plain threads) it marks flat out.
+class BackgroundBudget {
+ public:
+  // After a slice of marking: sleeps if the collector is over its budget.
+  void pace(Marker& mk) {
+    if (runtime::gc_hooks::attached_idle_procs() != 0) {  // an idle P, or no runtime
+      restart();
+      return;
+    }
+    const double quota = kUtilization * runtime::gc_hooks::attached_procs();
+    const auto allowed = static_cast<std::int64_t>(quota * (os::nanotime() - wall0_));
+    const std::int64_t over = thread_cpu_ns() - cpu0_ - allowed;
+    if (over <= 0) return;
+    mk.flush();  // the collector's greys, for assists to take meanwhile
+    const auto sleep_ns = static_cast<std::int64_t>(static_cast<double>(over) / quota);
+    std::this_thread::sleep_for(std::chrono::nanoseconds(std::min(sleep_ns, kMaxSleepNs)));
+  }
+
+ private:
+  static constexpr double kUtilization = 0.25;
+  static constexpr std::int64_t kMaxSleepNs = 2'000'000;
+  void restart() {
+    wall0_ = os::nanotime();
+    cpu0_ = thread_cpu_ns();
+  }
+  std::int64_t wall0_ = os::nanotime();
+  std::int64_t cpu0_ = thread_cpu_ns();
+};
+
+// Drains grey objects within the background budget, until none is left.
+void drain_paced(Marker& mk, BackgroundBudget& budget) {
+  constexpr std::int64_t kSlice = 256 << 10;  // bytes scanned between budget checks
+  while (mk.drain(kSlice) >= kSlice) budget.pace(mk);
+}
+
 // Step 3: marks until no work is left; returns the collector's marker totals, and the
 // stack and root bytes it scanned.
 void mark_until_done(Marker& mk, std::int64_t* stack_bytes, std::int64_t* root_bytes) {
+  BackgroundBudget budget;
   *root_bytes = mark_counted_roots(mk);
   mark_finalizer_referents(mk);
   for (;;) {
+    budget.pace(mk);  // also between rounds: stack scans and retries cost CPU too
     const bool stacks_done = scan_goroutine_stacks(mk, stack_bytes);
-    mk.drain(INT64_MAX);
+    drain_paced(mk, budget);
     mk.flush();
     if (collect_mutator_greys() || have_full_bufs()) continue;
     if (!stacks_done) {
@@ -373,6 +416,8 @@ void run_cycle(bool forced) {
     const auto wait = static_cast<std::uint64_t>(wait1 + wait2);
     g_stats.handshake_wait_total_ns += wait;
     g_stats.handshake_wait_max_ns = std::max(g_stats.handshake_wait_max_ns, wait);
+    g_stats.mark_ns += static_cast<std::uint64_t>(t.mark_term - t.mark);
+    g_stats.mark_background_cpu_ns += static_cast<std::uint64_t>(t.mark_cpu);
     timespec rt{};
     clock_gettime(CLOCK_REALTIME, &rt);
     g_stats.last_gc_ns = static_cast<std::uint64_t>(rt.tv_sec) * 1'000'000'000 +

@@ -425,6 +425,13 @@ int attached_procs() {
   return gc::detail::g_sched != nullptr ? gc::detail::g_sched->gomaxprocs : 1;
 }
 
+int attached_idle_procs() {
+  LockGuard l(gc::detail::g_sched_lock);
+  return gc::detail::g_sched != nullptr
+             ? gc::detail::g_sched->npidle.load(std::memory_order_relaxed)
+             : -1;
+}
+
 void attach(Sched* s) {
   gc::detail::install_stop_signal();
   LockGuard l(gc::detail::g_sched_lock);

@@ -34,6 +34,9 @@
 // cache were handed to the collector.
 #include <sched.h>
 
+#include <chrono>
+#include <thread>
+
 #include "base/cpu.hpp"
 #include "base/fatal.hpp"
 #include "gc/heapprof.hpp"
@@ -204,8 +207,13 @@ void wait_for_sections() {
     while (s.ms->busy.load(std::memory_order_seq_cst) == s.busy) {
       if (++spins < 100) {
         base::cpu_relax();
-      } else {
+      } else if (spins < 200) {
         sched_yield();  // the section's thread may be descheduled
+      } else {
+        // A long section (a sanitizer's, or a thread the OS descheduled): wait without
+        // burning the CPU the background budget counts (collector.cpp). Nobody waits for
+        // this wait.
+        std::this_thread::sleep_for(std::chrono::microseconds(20));
       }
     }
   }

@@ -72,5 +72,7 @@ void attach(Sched* s);
 void detach(Sched* s);
 // GOMAXPROCS of the attached runtime (1 if none), safe against its teardown.
 int attached_procs();
+// Its idle Ps (nothing to run on them) at this moment; -1 if no runtime is attached.
+int attached_idle_procs();
 
 }  // namespace gort::runtime::gc_hooks

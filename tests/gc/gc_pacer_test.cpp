@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <regex>
@@ -13,6 +14,7 @@
 
 #include "gort/gc.hpp"
 #include "gort/gort.hpp"
+#include "test_util.hpp"
 
 namespace gc = gort::gc;
 
@@ -21,6 +23,27 @@ namespace {
 struct Blob {
   std::uint64_t words[30] = {};  // a 256-byte cell with its header
 };
+
+struct Node {
+  gc::Member<Node> left, right;
+  void trace(gc::Visitor& v) const {
+    v.visit(left);
+    v.visit(right);
+  }
+};
+
+gc::Ptr<Node> tree(int depth) {
+  gc::Ptr<Node> n = gc::make<Node>();
+  if (depth > 0) {
+    n->left = tree(depth - 1);
+    n->right = tree(depth - 1);
+  }
+  return n;
+}
+
+long count(const Node* n) {
+  return n == nullptr ? 0 : 1 + count(n->left.get()) + count(n->right.get());
+}
 
 // Allocates `mb` MiB of garbage while keeping `live` blobs alive; returns cycles run.
 std::uint64_t churn(int mb, int live) {
@@ -77,6 +100,42 @@ TEST(GcPacer, MemoryLimitHoldsWithGogcOff) {
   // The limit is soft: the heap may overshoot by what is allocated while a cycle marks
   // (more under a sanitizer or a loaded machine). Without it the heap reaches 512 MiB.
   EXPECT_LT(max_alloc, 72u << 20) << "limit 48 MiB";
+}
+
+// Background marking keeps to Go's 25% of GOMAXPROCS while every P is busy. With one P
+// and a goroutine allocating on it over a live tree large enough that draining it is most
+// of each mark phase, the collector's CPU in the mark phases stays near a quarter of the
+// phases' time. (Before the budget it took a CPU of its own: about the whole time.)
+TEST(GcPacer, BackgroundMarkingTakesAQuarterOfTheBusyPs) {
+  const int old = gc::set_percent(50);
+  gc::Stats before, after;
+  gort::run(
+      [&] {
+        gc::Ptr<Node> live = tree(gort::test::kTsan ? 15 : 18);  // 0.5 or 4 MiB of nodes
+        gc::collect();
+        before = gc::stats();
+        gort::WaitGroup wg;
+        wg.add(1);
+        gort::go([&wg] {  // the only runnable goroutine: the P is never idle
+          const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+          while (std::chrono::steady_clock::now() < until)
+            for (int i = 0; i < 1000; ++i) gc::make<Blob>();
+          wg.done();
+        });
+        wg.wait();
+        after = gc::stats();
+        EXPECT_EQ(count(live.get()), (1L << (gort::test::kTsan ? 16 : 19)) - 1);
+      },
+      gort::Options{.procs = 1});
+  gc::set_percent(old);
+  const auto cycles = after.num_gc - before.num_gc;
+  const auto wall = static_cast<double>(after.mark_ns - before.mark_ns);
+  const auto cpu =
+      static_cast<double>(after.mark_background_cpu_ns - before.mark_background_cpu_ns);
+  ASSERT_GE(cycles, 3u);
+  EXPECT_GT(cpu, 0.0);
+  EXPECT_LT(cpu / wall, 0.4) << cycles << " cycles, " << wall / 1e6 << " ms marking, " << cpu / 1e6
+                             << " ms of collector CPU";
 }
 
 TEST(GcPacer, GctraceLinesHaveGosFormat) {
