@@ -429,13 +429,12 @@ __attribute__((noinline)) void* allocate_small(int sc, std::uint32_t type, bool 
 
 void* allocate(std::size_t size, std::uint32_t type, bool dtor) {
   // A heap profile sample's stack: allocation_slow_path, allocate_small or allocate_large,
-  // this, then the caller. (The null check below keeps both calls from being tail calls,
-  // which would remove this frame.)
+  // this, then the caller, so neither call may be a tail call (which would remove this
+  // frame).
   constexpr int kSkip = 3;
   if (size > kMaxSmallCell) {
-    void* obj = allocate_large(size, type, dtor, kSkip);  // never null: it throws
-    if (obj == nullptr) [[unlikely]]
-      out_of_memory();
+    void* obj = allocate_large(size, type, dtor, kSkip);
+    asm volatile("" ::: "memory");  // not a tail call: this frame is in the sample's stack
     return obj;
   }
   const int sc = class_of_cell(size);
