@@ -198,6 +198,9 @@ void gc_phase() {
       "of the collector %.3f ms\n",
       static_cast<double>(st.pause_max_ns) / 1e6, static_cast<double>(st.stack_stop_max_ns) / 1e6,
       static_cast<double>(st.handshake_wait_max_ns) / 1e6);
+  std::printf("  marking on the Ps: %.1f ms on idle Ps, %.1f ms between goroutines\n",
+              static_cast<double>(st.mark_idle_ns) / 1e6,
+              static_cast<double>(st.mark_fractional_ns) / 1e6);
   std::printf("  long-lived tree: %ld nodes (want %ld); wrong short-lived trees: %ld\n",
               count_tree(long_lived.get()), (1L << 17) - 1, wrong.load());
 }

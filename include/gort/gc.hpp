@@ -350,10 +350,14 @@ struct Stats {
   // cycle, not the program. Per cycle, both phase changes together.
   std::uint64_t handshake_wait_total_ns = 0;
   std::uint64_t handshake_wait_max_ns = 0;
-  // Wall time of the mark phases, and the collector's CPU time in them (background
-  // marking: a quarter of GOMAXPROCS while every P is busy, flat out while one is idle).
+  // Wall time of the mark phases, and the background marking in them: the collector's
+  // CPU time plus the Ps' fractional marking, within a quarter of GOMAXPROCS (Go's
+  // dedicated and fractional workers). mark_fractional_ns is the Ps' part of it; the Ps'
+  // marking while they had nothing else to run (Go's idle workers) is mark_idle_ns, apart.
   std::uint64_t mark_ns = 0;
   std::uint64_t mark_background_cpu_ns = 0;
+  std::uint64_t mark_fractional_ns = 0;
+  std::uint64_t mark_idle_ns = 0;
   // The longest time one goroutine was stopped for its stack scan.
   std::uint64_t stack_stop_max_ns = 0;
   std::uint64_t last_gc_ns = 0;  // end of the last cycle (CLOCK_REALTIME)

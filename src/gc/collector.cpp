@@ -6,7 +6,8 @@
 //   2. mark start: phase = mark, then a handshake (mutator.cpp): from now on every
 //      barrier shades and every allocation is black;
 //   3. concurrent mark: grey the counted roots and finalizer referents, scan each
-//      goroutine's stack once, drain grey objects; allocating goroutines help (assists);
+//      goroutine's stack once, drain grey objects (the Ps do, worker.cpp, with the
+//      collector coordinating); allocating goroutines help (assists);
 //   4. mark termination: when no grey object is left anywhere and every stack is scanned,
 //      a handshake confirms that no barrier is still publishing work (if one was, back to
 //      3); then the sweep generation and the cache epoch move, phase = off, and a last
@@ -33,8 +34,10 @@
 // runway). Assists: each byte allocated while marking obliges its goroutine to scan
 // (expected scan work) / (goal - live at mark start) bytes.
 //
-// Background marking keeps to Go's budget, 25% of GOMAXPROCS plus any idle P, with one
-// collector thread rather than Go's per-P workers (BackgroundBudget, below).
+// Background marking keeps to Go's budget, 25% of GOMAXPROCS plus any idle P. With a
+// runtime attached the Ps do it, between goroutines (worker.cpp), and the collector
+// coordinates; without one (or with GODEBUG=gcworkers=0) the collector marks itself within
+// the same budget (BackgroundBudget, below).
 #include <time.h>
 
 #include <cinttypes>
@@ -207,7 +210,8 @@ int current_procs() {
 
 struct CycleTimes {
   std::int64_t sweep_term = 0, mark = 0, mark_term = 0, end = 0;  // wall clock
-  std::int64_t mark_cpu = 0, assist = 0;
+  std::int64_t mark_cpu = 0, assist = 0;  // the collector's CPU in the mark phase; assists
+  std::int64_t fractional = 0, idle = 0;  // workers on the Ps (worker.cpp)
   std::int64_t heap0 = 0, heap1 = 0, heap2 = 0, goal = 0, stacks = 0, globals = 0;
   bool forced = false;
 };
@@ -218,16 +222,16 @@ void print_gctrace(std::uint64_t n, const CycleTimes& t, int util) {
   std::snprintf(line, sizeof line,
                 "gc %" PRIu64 " @%" PRId64
                 ".%03d"
-                "s %d%%: %s+%s+%s ms clock, %s+%s/%s/0+%s ms cpu, "
+                "s %d%%: %s+%s+%s ms clock, %s+%s/%s/%s+%s ms cpu, "
                 "%" PRId64 "->%" PRId64 "->%" PRId64 " MB, %" PRId64 " MB goal, %" PRId64
                 " MB stacks, %" PRId64 " MB globals, %d P%s\n",
                 n, since / 1'000'000'000, static_cast<int>((since / 1'000'000) % 1000), util,
                 ms_text(t.mark - t.sweep_term).c_str(), ms_text(t.mark_term - t.mark).c_str(),
                 ms_text(t.end - t.mark_term).c_str(), ms_text(t.mark - t.sweep_term).c_str(),
-                ms_text(t.assist).c_str(), ms_text(t.mark_cpu).c_str(),
-                ms_text(t.end - t.mark_term).c_str(), t.heap0 >> 20, t.heap1 >> 20, t.heap2 >> 20,
-                t.goal >> 20, t.stacks >> 20, t.globals >> 20, current_procs(),
-                t.forced ? " (forced)" : "");
+                ms_text(t.assist).c_str(), ms_text(t.mark_cpu + t.fractional).c_str(),
+                ms_text(t.idle).c_str(), ms_text(t.end - t.mark_term).c_str(), t.heap0 >> 20,
+                t.heap1 >> 20, t.heap2 >> 20, t.goal >> 20, t.stacks >> 20, t.globals >> 20,
+                current_procs(), t.forced ? " (forced)" : "");
   std::fputs(line, stderr);
 }
 
@@ -250,7 +254,8 @@ bool no_work_left(Marker& mk, std::int64_t* stack_bytes) {
 
 // Go's background utilization (mgcpacer.go): while marking, 25% of GOMAXPROCS works in
 // the background (dedicated and fractional workers), and so does every idle P (idle
-// workers). gort's collector is one thread and keeps to the same budget: while a P of the
+// workers). When the collector marks itself (no workers on the Ps, mark_until_done), it
+// keeps to the same budget as one thread: while a P of the
 // attached runtime is idle it marks flat out (what Go's idle worker does on that P);
 // while every P is busy it keeps its CPU time within a quarter of the Ps' time since it
 // last saw one idle, sleeping between slices of work, and allocating goroutines do the
@@ -289,16 +294,52 @@ void drain_paced(Marker& mk, BackgroundBudget& budget) {
   while (mk.drain(kSlice) >= kSlice) budget.pace(mk);
 }
 
+// One round of the coordinator while the Ps mark (worker.cpp): queues the collector's and
+// the mutators' greys for the workers, wakes an M for an idle P, and waits until a worker
+// runs out of work or kWaitNs passes. It marks a slice itself only when the Ps do not:
+// no slice started on any P for kFallbackNs while work waits (every P runs a goroutine
+// that never reaches the scheduler, or the woken M did not get a CPU), and then within the
+// background budget that fractional workers share, or flat out while a P is idle.
+void help_workers(Marker& mk) {
+  constexpr std::int64_t kWaitNs = 1'000'000;
+  constexpr std::int64_t kFallbackNs = 2'000'000;
+  constexpr std::int64_t kFallbackSlice = 256 << 10;
+  mk.flush();
+  collect_mutator_greys();
+  if (!have_full_bufs()) return;
+  const std::uint32_t kicks = worker_kicks();
+  wake_idle_mark_worker();
+  // An idle P that nobody marks on (or a runtime gone): flat out, as BackgroundBudget.
+  const bool flat_out = runtime::gc_hooks::attached_idle_procs() != 0;
+  if (ns_since_last_worker_slice() >= kFallbackNs &&
+      (flat_out || background_over_budget_ns(1000) < 0)) {
+    const std::int64_t cpu0 = thread_cpu_ns();
+    mk.drain(kFallbackSlice);
+    mk.flush();
+    note_collector_marking(thread_cpu_ns() - cpu0);
+    return;
+  }
+  wait_for_worker_kick(kicks, kWaitNs);
+}
+
 // Step 3: marks until no work is left; returns the collector's marker totals, and the
-// stack and root bytes it scanned.
-void mark_until_done(Marker& mk, std::int64_t* stack_bytes, std::int64_t* root_bytes) {
+// stack and root bytes it scanned. With workers, the Ps drain and the collector
+// coordinates (help_workers); without (no runtime, or GODEBUG=gcworkers=0), it drains
+// itself within BackgroundBudget.
+void mark_until_done(Marker& mk, bool workers, std::int64_t* stack_bytes,
+                     std::int64_t* root_bytes) {
   BackgroundBudget budget;
   *root_bytes = mark_counted_roots(mk);
   mark_finalizer_referents(mk);
   for (;;) {
-    budget.pace(mk);  // also between rounds: stack scans and retries cost CPU too
+    // Also between rounds: stack scans and retries cost CPU too.
+    if (!workers) budget.pace(mk);
     const bool stacks_done = scan_goroutine_stacks(mk, stack_bytes);
-    drain_paced(mk, budget);
+    if (workers) {
+      help_workers(mk);
+    } else {
+      drain_paced(mk, budget);
+    }
     mk.flush();
     if (collect_mutator_greys() || have_full_bufs()) continue;
     if (!stacks_done) {
@@ -337,7 +378,7 @@ void run_cycle(bool forced) {
   g_pacer.assist_ratio.store(
       static_cast<double>(std::max<std::int64_t>(g_pacer.marked.load(), 1 << 20)) /
       static_cast<double>(distance));
-  g_assist_ns.store(0);
+  const std::int64_t assist_ns0 = g_assist_ns.load();
 
   g_mark_sweepgen.store(heap().pages.sweepgen());
   g_assists_closed.store(false);
@@ -361,7 +402,12 @@ void run_cycle(bool forced) {
   std::int64_t stack_bytes = 0;
   trace::detail::gc_phase_begin("mark");
   std::int64_t root_bytes = 0;
-  mark_until_done(mk, &stack_bytes, &root_bytes);
+  const bool workers = mark_workers_enabled();
+  if (workers) start_mark_workers(current_procs());
+  mark_until_done(mk, workers, &stack_bytes, &root_bytes);
+  const MarkWorkerTotals on_ps = workers ? stop_mark_workers() : MarkWorkerTotals{};
+  t.fractional = on_ps.fractional_ns;
+  t.idle = on_ps.idle_ns;
   trace::detail::gc_phase_end("mark");
   prune_roots();
   t.mark_term = os::nanotime();
@@ -399,10 +445,13 @@ void run_cycle(bool forced) {
   t.heap2 = marked;
   t.stacks = stack_bytes;
   t.globals = root_bytes;
-  t.assist = g_assist_ns.load();
+  // Assists add their time when they end, some after the phase: those count in the next
+  // cycle (resetting the total here would lose them).
+  t.assist = g_assist_ns.load() - assist_ns0;
   compute_goal(marked, stack_bytes + root_bytes);
 
-  const std::int64_t cpu = thread_cpu_ns() - cpu0 + t.assist;
+  // Go's GC CPU: the collector, assists and fractional marking; idle marking is not.
+  const std::int64_t cpu = thread_cpu_ns() - cpu0 + t.assist + t.fractional;
   int util = 0;
   {
     std::lock_guard l(g_mu());
@@ -417,7 +466,9 @@ void run_cycle(bool forced) {
     g_stats.handshake_wait_total_ns += wait;
     g_stats.handshake_wait_max_ns = std::max(g_stats.handshake_wait_max_ns, wait);
     g_stats.mark_ns += static_cast<std::uint64_t>(t.mark_term - t.mark);
-    g_stats.mark_background_cpu_ns += static_cast<std::uint64_t>(t.mark_cpu);
+    g_stats.mark_background_cpu_ns += static_cast<std::uint64_t>(t.mark_cpu + t.fractional);
+    g_stats.mark_fractional_ns += static_cast<std::uint64_t>(t.fractional);
+    g_stats.mark_idle_ns += static_cast<std::uint64_t>(t.idle);
     timespec rt{};
     clock_gettime(CLOCK_REALTIME, &rt);
     g_stats.last_gc_ns = static_cast<std::uint64_t>(rt.tv_sec) * 1'000'000'000 +

@@ -294,6 +294,12 @@ class Marker final : public Visitor {
   std::int64_t scanned_bytes = 0;
 
  private:
+  // Go's gcWork.balance: when no full buffer is left for others, publishes the older half
+  // of ours, so that other markers (the Ps' workers, assists) can share a traversal whose
+  // grey frontier is narrow (a tree's fits in one buffer). Checked every kBalanceEvery
+  // objects.
+  static constexpr std::uint32_t kBalanceEvery = 32;
+  void balance();
   void scan_object(std::uintptr_t grey);
   WorkBuf* buf_ = nullptr;
 };
@@ -304,6 +310,30 @@ bool scan_goroutine_stacks(Marker& marker, std::int64_t* stack_bytes);
 // Takes every mutator's grey buffer into the full list; returns true if any held work.
 bool collect_mutator_greys();
 void install_stop_signal();
+
+// ---- Mark workers on the Ps (worker.cpp) --------------------------------------------
+
+// Whether the Ps mark (a runtime is attached and GODEBUG has no gcworkers=0).
+bool mark_workers_enabled();
+// The coordinator's side. start: the Ps may mark from now on (budgeted over procs); stop:
+// they no longer start slices, and the cycle's worker time is returned.
+void start_mark_workers(int procs);
+struct MarkWorkerTotals {
+  std::int64_t fractional_ns = 0, idle_ns = 0;
+};
+MarkWorkerTotals stop_mark_workers();
+// The cycle's background marking (fractional slices and the collector's own) minus its
+// budget, 25% of GOMAXPROCS x the mark phase's time so far, scaled by slack/1000; <= 0
+// while under it.
+std::int64_t background_over_budget_ns(std::int64_t slack_permille);
+void note_collector_marking(std::int64_t ns);
+std::int64_t ns_since_last_worker_slice();
+// Workers bump a counter when they run out of work; the coordinator sleeps on it.
+std::uint32_t worker_kicks();
+void wait_for_worker_kick(std::uint32_t seen, std::int64_t timeout_ns);
+// Wakes an M for an idle P of the attached runtime, if there is one (mark.cpp): it marks
+// in idle mode, and its wakeup wakes the next (Go's enlistWorker and resetspinning).
+void wake_idle_mark_worker();
 
 // ---- Collector (collector.cpp) ------------------------------------------------------
 

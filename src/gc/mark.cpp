@@ -332,6 +332,7 @@ void Marker::scan_object(std::uintptr_t grey) {
 
 std::int64_t Marker::drain(std::int64_t budget) {
   const std::int64_t start = scanned_bytes;
+  std::uint32_t until_balance = kBalanceEvery;
   while (scanned_bytes - start < budget) {
     if (buf_ == nullptr || buf_->empty()) {
       WorkBuf* full = get_full_buf();
@@ -340,8 +341,25 @@ std::int64_t Marker::drain(std::int64_t budget) {
       buf_ = full;
     }
     scan_object(buf_->cells[--buf_->n]);
+    if (--until_balance == 0) {
+      until_balance = kBalanceEvery;
+      balance();
+    }
   }
   return scanned_bytes - start;
+}
+
+void Marker::balance() {
+  constexpr std::uint32_t kMinShare = 8;
+  if (buf_ == nullptr || buf_->n < kMinShare || have_full_bufs()) return;
+  // The older half: in a depth-first walk, the entries nearest the roots.
+  WorkBuf* half = get_empty_buf();
+  const std::uint32_t k = buf_->n / 2;
+  std::memcpy(half->cells, buf_->cells, k * sizeof buf_->cells[0]);
+  half->n = k;
+  std::memmove(buf_->cells, buf_->cells + k, (buf_->n - k) * sizeof buf_->cells[0]);
+  buf_->n -= k;
+  put_full_buf(half);
 }
 
 void Marker::scan_range(std::uintptr_t lo, std::uintptr_t hi) {
@@ -419,6 +437,20 @@ void self_scan(G* gp) noexcept {
                                       std::memory_order_relaxed);
   set_scanned(gp, cycle);
 }
+
+}  // namespace gort::runtime::gc_hooks
+
+namespace gort::gc::detail {
+
+void wake_idle_mark_worker() {
+  runtime::LockGuard l(g_sched_lock);
+  if (g_sched == nullptr || g_sched->npidle.load(std::memory_order_relaxed) == 0) return;
+  runtime::wakep(*g_sched);  // starts no M once the runtime exits (startm)
+}
+
+}  // namespace gort::gc::detail
+
+namespace gort::runtime::gc_hooks {
 
 int attached_procs() {
   LockGuard l(gc::detail::g_sched_lock);

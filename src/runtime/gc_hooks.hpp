@@ -67,6 +67,25 @@ inline void switched_out(G* gp) noexcept {
                     std::memory_order_release);
 }
 
+// ---- Mark work on the Ps (gc/worker.cpp) ----------------------------------------------
+// Nonzero while the collector wants the Ps to mark (the mark phase of a cycle).
+extern std::atomic<std::uint32_t> g_mark_workers;
+// Grey objects are queued for workers to take.
+bool mark_work_available();
+// Fractional mode: the cycle's background marking is under its budget (25% of GOMAXPROCS)
+// and there is work; and, for a run that began at run_start_ns, whether it may take
+// another slice (under 1.2 x the budget, and not past 1 ms while goroutines wait).
+bool fractional_mark_wanted();
+bool fractional_mark_may_go_on(std::int64_t run_start_ns, bool goroutines_wait);
+enum class MarkSlice {
+  kMarked,      // a full slice; there may be more
+  kMarkedLast,  // marked, then found no more work
+  kNoWork,      // found no work
+  kStop,        // marking is over, or being checked for completion
+};
+// Context: g0 of an M holding a P. Scans up to one slice of grey objects.
+MarkSlice mark_slice(bool idle);
+
 // A runtime starts (its goroutine stacks become roots) and ends (its Ps' caches go back).
 void attach(Sched* s);
 void detach(Sched* s);

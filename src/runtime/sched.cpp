@@ -12,7 +12,9 @@
 // a busy P cannot starve it; 61 is Go's prime), runnext, the local queue, the global
 // queue, then stealing from other Ps. Stealing is done by at most as many spinning Ms as
 // half the busy Ps (Go's bound): spinning burns CPU, so it is rationed, but one spinning
-// M is always allowed so new work is picked up promptly.
+// M is always allowed so new work is picked up promptly. While the collector marks, a P
+// also marks (gc/worker.cpp): first in each round while the Ps' share is under its budget
+// (fractional mode), and before going idle while grey work is queued (idle mode).
 //
 // runnext fairness. A G readied by the running G goes to runnext and runs next, inheriting
 // the slice: this keeps producer/consumer pairs on one cache. Two goroutines readying each
@@ -338,7 +340,7 @@ void startm(Sched& s, P* p, bool spinning) {
   bool fresh = false;
   {
     LockGuard l(s.lock);
-    if (p == nullptr) p = pidleget(s);
+    if (p == nullptr && !s.exiting.load(std::memory_order_relaxed)) p = pidleget(s);
     if (p == nullptr) {
       if (spinning) s.nmspinning.fetch_sub(1, std::memory_order_seq_cst);
       return;
@@ -528,6 +530,43 @@ G* poll_network(Sched& s) {
   return gp;
 }
 
+// ---- Mark work on the Ps (gc/worker.cpp has the design) --------------------------------
+
+// Fractional mode: marks in slices while the cycle's background marking is under budget,
+// for at most 1 ms once goroutines wait. Not on a spinning M: it was woken to run them.
+void mark_fractionally(Sched& s, M* m, P* p) {
+  if (m->spinning || !gc_hooks::fractional_mark_wanted()) return;
+  const std::int64_t start = os::nanotime();
+  while (gc_hooks::mark_slice(false) == gc_hooks::MarkSlice::kMarked) {
+    check_timers(p);
+    const bool goroutines_wait =
+        has_local_work(p) || s.runq_size.load(std::memory_order_relaxed) > 0;
+    if (!gc_hooks::fractional_mark_may_go_on(start, goroutines_wait)) return;
+  }
+}
+
+// Idle mode, on a P about to go idle with mark work queued: marks until a goroutine can
+// run here (checked after each slice: the queues, every P's timers, the network) or no
+// work is left. Returns true if it marked (the caller looks for goroutines again).
+bool mark_while_idle(Sched& s, M* m, P* p) {
+  // No longer looking for goroutines: another M spins instead, and if it finds none either
+  // marks on the next idle P (Go's resetspinning after findRunnable picks a GC worker).
+  if (m->spinning) resetspinning(s, m);
+  bool marked = false;
+  for (;;) {
+    const gc_hooks::MarkSlice r = gc_hooks::mark_slice(true);
+    if (r == gc_hooks::MarkSlice::kStop || r == gc_hooks::MarkSlice::kNoWork) return marked;
+    marked = true;
+    if (r == gc_hooks::MarkSlice::kMarkedLast) return true;
+    for (P* p2 : s.allp) check_timers(p2);
+    if (has_local_work(p) || s.runq_size.load(std::memory_order_relaxed) > 0) return true;
+    if (G* gp = poll_network(s)) {
+      runqput(s, m, p, gp, false);
+      return true;
+    }
+  }
+}
+
 // Returns a runnable G, blocking the M while there is none; null when the runtime exits.
 G* find_runnable(Sched& s, M* m) {
   for (;;) {
@@ -540,6 +579,8 @@ G* find_runnable(Sched& s, M* m) {
     }
     P* p = m->p;
     check_timers(p);
+    if (gc_hooks::g_mark_workers.load(std::memory_order_relaxed) != 0) [[unlikely]]
+      mark_fractionally(s, m, p);
     if (p->schedtick.load(std::memory_order_relaxed) % 61 == 0 &&
         s.runq_size.load(std::memory_order_relaxed) > 0) {
       LockGuard l(s.lock);
@@ -564,6 +605,10 @@ G* find_runnable(Sched& s, M* m) {
     // else to run them.
     for (P* p2 : s.allp) check_timers(p2);
     if (G* gp = runqget(s, p)) return gp;
+    if (gc_hooks::g_mark_workers.load(std::memory_order_relaxed) != 0 &&
+        gc_hooks::mark_work_available()) [[unlikely]] {
+      if (mark_while_idle(s, m, p)) continue;
+    }
     {
       LockGuard l(s.lock);
       if (s.exiting.load(std::memory_order_relaxed)) return nullptr;
@@ -988,6 +1033,14 @@ GORT_ALWAYS_INLINE void switch_directly(M* m, P* p, G* gp, G* next) {
   finish_switch_in_inline(gp);
 }
 
+// While the collector marks and the Ps' fractional marking is under budget, switches go
+// through g0, which marks (mark_fractionally): goroutines that only switch directly would
+// otherwise never give their P to marking. One relaxed load otherwise.
+GORT_ALWAYS_INLINE bool fractional_mark_due() {
+  return gc_hooks::g_mark_workers.load(std::memory_order_relaxed) != 0 &&
+         gc_hooks::fractional_mark_wanted();
+}
+
 GORT_ALWAYS_INLINE bool direct_yield(M* m, G* gp) {
   Sched& s = *m->sched;
   P* p = m->p;
@@ -996,6 +1049,8 @@ GORT_ALWAYS_INLINE bool direct_yield(M* m, G* gp) {
     p->direct_yield_budget = 61;
     return false;  // through g0 this time: it checks the global queue
   }
+  if (fractional_mark_due()) [[unlikely]]
+    return false;
   G* next = take_for_direct_yield(s, p);
   if (next == nullptr) return false;
   if (next->lockedm != nullptr) {  // needs its own M: let g0 deal with it
@@ -1022,7 +1077,7 @@ GORT_ALWAYS_INLINE bool direct_park(M* m, G* gp, ParkCommit commit, void* arg) {
   if (p == nullptr || s.opts.race_randomize || gp->lockedm != nullptr) return false;
   // What find_runnable checks before the local queue: exit, and the 1-in-61 global queue
   // check (schedtick counts direct switches too, so the check lands as it would on g0).
-  if (s.exiting.load(std::memory_order_relaxed)) return false;
+  if (s.exiting.load(std::memory_order_relaxed) || fractional_mark_due()) return false;
   if (p->schedtick.load(std::memory_order_relaxed) % 61 == 0 &&
       (s.runq_size.load(std::memory_order_relaxed) > 0 || p->timers.next_when() != 0))
     return false;
