@@ -157,10 +157,11 @@ BENCHMARK(BM_Collect)
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 
-// gc::collect() with a 16 MiB live tree (depth 20: 2,097,151 nodes) on 1 or 2 Ps and
-// nothing else running: every P is idle, so the Ps mark it together (idle-mode workers,
-// src/gc/worker.cpp) while the collector coordinates. The ratio of the two rows is the
-// marking's parallel speedup; with GODEBUG=gcworkers=0 the collector marks alone.
+// gc::collect() with a 32 MiB live tree (depth 20: 2,097,151 nodes of 16 bytes) on 1 or 2
+// Ps and nothing else running: every P is idle, so the Ps mark it together (idle-mode
+// workers, src/gc/worker.cpp) while the collector coordinates. The ratio of the two rows
+// is the marking's parallel speedup; with GODEBUG=gcworkers=0 the collector marks alone.
+// bench/compare/gc.sh (part forcedgc) runs the same against Go.
 void BM_CollectLargeOnPs(benchmark::State& state) {
   gort::bench::run(
       [&] {

@@ -19,7 +19,11 @@
 #    allocations/s, with GOGC=100 and with GOGC=off (mutator slowdown = the ratio); what
 #    goroutines see (a 1 ms ticker's lateness, the allocating loop's longest gap) and CPU
 #    time per allocation, in both modes.
-#    GC_PARTS="binarytrees" (or "liveheap") runs one part only.
+# 3. forcedgc (go/gc/forcedgc, gc/forcedgc_gort.cpp): one forced collection of a live
+#    binary tree of depth 20 (32 MiB) with nothing else running, with GOMAXPROCS=1 and 2:
+#    every P is idle, so the Ps mark together; the ratio is the marking's parallel
+#    speedup. gort also runs with GODEBUG=gcworkers=0 (the collector thread marks alone).
+#    GC_PARTS="binarytrees" (or "liveheap", "forcedgc") runs some parts only.
 # Each program runs GC_ROUNDS times (default 3; GC_LIVE_ROUNDS for liveheap, default
 # GC_ROUNDS), the implementations alternating within each round. Medians are reported,
 # except the longest pause: the largest of all rounds. Prints markdown tables and writes
@@ -38,7 +42,7 @@ ROUNDS=${GC_ROUNDS:-3}
 LIVE_ROUNDS=${GC_LIVE_ROUNDS:-$ROUNDS}
 DEPTH=${GC_DEPTH:-21}
 OFF_DEPTH=${GC_OFF_DEPTH:-18}
-PARTS=${GC_PARTS:-binarytrees liveheap}
+PARTS=${GC_PARTS:-binarytrees liveheap forcedgc}
 export LIVE_MB=${LIVE_MB:-1024} PARKED=${PARKED:-100000} DURATION=${GC_DURATION:-300}
 ALLOC_MB=${ALLOC_MB:-$((8 * LIVE_MB))}
 OFF_ALLOC_MB=$((ALLOC_MB < ${GC_OFF_ALLOC_MB:-2048} ? ALLOC_MB : ${GC_OFF_ALLOC_MB:-2048}))
@@ -52,7 +56,7 @@ TIME=/usr/bin/time
 # --- build -----------------------------------------------------------------------------
 declare -A BIN=()  # BIN[<impl>_<program>] = path, only for programs that built
 log "go build ($(go version 2>/dev/null || echo 'go missing'))"
-for prog in binarytrees liveheap; do
+for prog in binarytrees liveheap forcedgc; do
   if (cd "$HERE/go" && env GOCACHE="$TMP/gocache" GOPATH="$TMP/gopath" GOENV=off GOFLAGS= \
         GOPROXY=off GO111MODULE=on go build -o "$TMP/go_$prog" "./gc/$prog") >&2; then
     BIN[go_$prog]=$TMP/go_$prog
@@ -63,7 +67,8 @@ done
 # C++: rebuild if this is a CMake tree, so a stale binary is never measured.
 targets=""
 [[ -f $BUILD/CMakeCache.txt ]] && targets=$(cmake --build "$BUILD" --target help 2>/dev/null || true)
-for spec in gort_binarytrees boehm_binarytrees newdelete_binarytrees gort_liveheap; do
+for spec in gort_binarytrees boehm_binarytrees newdelete_binarytrees gort_liveheap \
+            gort_forcedgc; do
   t=compare_$spec bin=$BUILD/bench/compare/compare_$spec
   if [[ -f $BUILD/CMakeCache.txt ]]; then
     # Whole lines only: a re-configure in the same call prints messages naming targets.
@@ -211,6 +216,25 @@ if [[ " $PARTS " == *" liveheap "* ]]; then
   done
 fi
 
+# forcedgc: GOMAXPROCS 1 and 2; gort with and without marking on the Ps.
+if [[ " $PARTS " == *" forcedgc "* ]]; then
+  for r in $(seq "$ROUNDS"); do
+    for procs in 1 2; do
+      for impl in go gort gortcoll; do
+        bin=${BIN[${impl%coll}_forcedgc]:-}
+        [[ -n $bin ]] || continue
+        workers=1
+        [[ $impl == gortcoll ]] && workers=0
+        name=fg-$impl-$procs-$r
+        run_prog "$name" 600 env GOMAXPROCS=$procs GODEBUG=gcworkers=$workers "$bin" || continue
+        v=$(awk '$1 == "RESULT" && $2 == "ms_per_gc" { print $3 }' "$TMP/$name.out")
+        [[ -n $v ]] && record "$impl" "fg$procs" "$v"
+        log "round $r $impl forcedgc GOMAXPROCS=$procs: ${v:-n/a} ms per collection"
+      done
+    done
+  done
+fi
+
 # --- report ----------------------------------------------------------------------------
 # ratio a b: a/b with 2 decimals (2 significant digits below 0.01), n/a unless both numbers.
 ratio() {
@@ -326,6 +350,25 @@ boehm_version=$(dpkg-query -W -f='${Version}' libgc-dev 2>/dev/null || echo unkn
     echo "loop-gap rows are what goroutines see during cycles (gort stops no goroutine for a"
     echo "phase change, so its 'pause' is not what a goroutine waits): compare each runtime's"
     echo "GOGC=100 row with its own GOGC=off row."
+    echo
+  fi
+  if [[ " $PARTS " == *" forcedgc "* ]]; then
+    echo "## GC: forced collection of a 32 MiB live tree, 1 and 2 Ps (gort vs Go)"
+    echo
+    echo "| metric | Go | gort | gort, collector thread alone | gort/Go |"
+    echo "|---|---:|---:|---:|---:|"
+    for procs in 1 2; do
+      g=$(med go "fg$procs") h=$(med gort "fg$procs") c=$(med gortcoll "fg$procs")
+      echo "| ms per collection, GOMAXPROCS=$procs | $g | $h | $c | $(ratio "$h" "$g") |"
+    done
+    sg=$(ratio "$(med go fg1)" "$(med go fg2)") sh=$(ratio "$(med gort fg1)" "$(med gort fg2)")
+    sc=$(ratio "$(med gortcoll fg1)" "$(med gortcoll fg2)")
+    echo "| speedup from 1 to 2 Ps | $sg | $sh | $sc | $(ratio "$sh" "$sg") |"
+    echo
+    echo "runtime.GC() and gc::collect() (mark and sweep) of a binary tree of depth 20"
+    echo "(2,097,151 nodes of 16 bytes) with nothing else running, so every P is idle and"
+    echo "marks; median of $ROUNDS rounds of 20 collections each. 'Collector thread alone' is"
+    echo "gort with GODEBUG=gcworkers=0 (marking off the Ps, the design before worker.cpp)."
     echo
   fi
   echo "- machine: $(nproc) CPUs, ${cpu:-unknown CPU}, Linux $(uname -r);" \

@@ -296,30 +296,33 @@ void drain_paced(Marker& mk, BackgroundBudget& budget) {
 
 // One round of the coordinator while the Ps mark (worker.cpp): queues the collector's and
 // the mutators' greys for the workers, wakes an M for an idle P, and waits until a worker
-// runs out of work or kWaitNs passes. It marks a slice itself only when the Ps do not:
-// no slice started on any P for kFallbackNs while work waits (every P runs a goroutine
-// that never reaches the scheduler, or the woken M did not get a CPU), and then within the
-// background budget that fractional workers share, or flat out while a P is idle.
-void help_workers(Marker& mk) {
-  constexpr std::int64_t kWaitNs = 1'000'000;
+// runs out of work or kWorkerWaitNs passes. It marks a slice itself only when the Ps do
+// not: no slice started on any P for kFallbackNs while work waits (every P runs a
+// goroutine that never reaches the scheduler, or the woken M did not get a CPU); and then
+// within the background budget that fractional workers share, or flat out while a P is
+// idle. (Marking small amounts itself instead of waking an M, tried to save context
+// switches, made it mark most of a tree: each of its slices publishes half of its work,
+// which it then took back as the next small amount.)
+constexpr std::int64_t kWorkerWaitNs = 1'000'000;
+
+void help_workers(Marker& mk, std::uint32_t kicks) {
   constexpr std::int64_t kFallbackNs = 2'000'000;
-  constexpr std::int64_t kFallbackSlice = 256 << 10;
+  constexpr std::int64_t kSelfSlice = 64 << 10;
   mk.flush();
   collect_mutator_greys();
   if (!have_full_bufs()) return;
-  const std::uint32_t kicks = worker_kicks();
   wake_idle_mark_worker();
   // An idle P that nobody marks on (or a runtime gone): flat out, as BackgroundBudget.
-  const bool flat_out = runtime::gc_hooks::attached_idle_procs() != 0;
-  if (ns_since_last_worker_slice() >= kFallbackNs &&
-      (flat_out || background_over_budget_ns(1000) < 0)) {
+  const bool may_mark =
+      runtime::gc_hooks::attached_idle_procs() != 0 || background_over_budget_ns(1000) < 0;
+  if (may_mark && ns_since_last_worker_slice() >= kFallbackNs) {
     const std::int64_t cpu0 = thread_cpu_ns();
-    mk.drain(kFallbackSlice);
+    mk.drain(kSelfSlice);
     mk.flush();
     note_collector_marking(thread_cpu_ns() - cpu0);
     return;
   }
-  wait_for_worker_kick(kicks, kWaitNs);
+  wait_for_worker_kick(kicks, kWorkerWaitNs);
 }
 
 // Step 3: marks until no work is left; returns the collector's marker totals, and the
@@ -334,14 +337,21 @@ void mark_until_done(Marker& mk, bool workers, std::int64_t* stack_bytes,
   for (;;) {
     // Also between rounds: stack scans and retries cost CPU too.
     if (!workers) budget.pace(mk);
+    const std::uint32_t kicks = worker_kicks();
     const bool stacks_done = scan_goroutine_stacks(mk, stack_bytes);
     if (workers) {
-      help_workers(mk);
+      help_workers(mk, kicks);
     } else {
       drain_paced(mk, budget);
     }
     mk.flush();
     if (collect_mutator_greys() || have_full_bufs()) continue;
+    if (workers && active_mark_slices() != 0) {
+      // Slices in flight hold greys of their own: wait for the last one out rather than
+      // close assists on them (the check below would then drain it all here).
+      wait_for_worker_kick(kicks, kWorkerWaitNs);
+      continue;
+    }
     if (!stacks_done) {
       // A goroutine could not be stopped (it was switching, or inside a busy section: it
       // scans itself when that ends). Give it a moment.

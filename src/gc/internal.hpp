@@ -331,6 +331,8 @@ std::int64_t ns_since_last_worker_slice();
 // Workers bump a counter when they run out of work; the coordinator sleeps on it.
 std::uint32_t worker_kicks();
 void wait_for_worker_kick(std::uint32_t seen, std::int64_t timeout_ns);
+// Slices running on the Ps (their private greys are invisible to the coordinator).
+int active_mark_slices();
 // Wakes an M for an idle P of the attached runtime, if there is one (mark.cpp): it marks
 // in idle mode, and its wakeup wakes the next (Go's enlistWorker and resetspinning).
 void wake_idle_mark_worker();
