@@ -304,18 +304,18 @@ void drain_paced(Marker& mk, BackgroundBudget& budget) {
 // switches, made it mark most of a tree: each of its slices publishes half of its work,
 // which it then took back as the next small amount.)
 constexpr std::int64_t kWorkerWaitNs = 1'000'000;
+constexpr std::int64_t kWorkerFallbackNs = 2'000'000;
 
 void help_workers(Marker& mk, std::uint32_t kicks) {
-  constexpr std::int64_t kFallbackNs = 2'000'000;
   constexpr std::int64_t kSelfSlice = 64 << 10;
   mk.flush();
   collect_mutator_greys();
-  if (!have_full_bufs()) return;
+  if (!have_full_bufs() && !stack_jobs_left()) return;
   wake_idle_mark_worker();
   // An idle P that nobody marks on (or a runtime gone): flat out, as BackgroundBudget.
   const bool may_mark =
       runtime::gc_hooks::attached_idle_procs() != 0 || background_over_budget_ns(1000) < 0;
-  if (may_mark && ns_since_last_worker_slice() >= kFallbackNs) {
+  if (may_mark && ns_since_last_worker_slice() >= kWorkerFallbackNs) {
     const std::int64_t cpu0 = thread_cpu_ns();
     mk.drain(kSelfSlice);
     mk.flush();
@@ -334,11 +334,21 @@ void mark_until_done(Marker& mk, bool workers, std::int64_t* stack_bytes,
   BackgroundBudget budget;
   *root_bytes = mark_counted_roots(mk);
   mark_finalizer_referents(mk);
+  // Once every stack is scanned, later rounds skip the walk over all goroutines (with
+  // 100,000 of them, half a millisecond per round, and the coordinator's rounds are ~1 ms
+  // apart); goroutines created meanwhile scan themselves when they first run, and the
+  // termination check walks them all again.
+  bool stacks_done = false;
   for (;;) {
     // Also between rounds: stack scans and retries cost CPU too.
     if (!workers) budget.pace(mk);
     const std::uint32_t kicks = worker_kicks();
-    const bool stacks_done = scan_goroutine_stacks(mk, stack_bytes);
+    if (workers && stack_jobs_left() && ns_since_last_worker_slice() >= kWorkerFallbackNs)
+      take_remaining_stack_jobs();  // no P marks: scan them here
+    // With workers, the Ps scan the stopped goroutines first (stack-scan jobs); this pass
+    // then stops the running ones and retries what changed under a worker's scan.
+    if (!stacks_done && !(workers && stack_jobs_left()))
+      stacks_done = scan_goroutine_stacks(mk, stack_bytes);
     if (workers) {
       help_workers(mk, kicks);
     } else {
@@ -366,6 +376,7 @@ void mark_until_done(Marker& mk, bool workers, std::int64_t* stack_bytes,
     handshake();
     if (no_work_left(mk, stack_bytes)) return;
     g_assists_closed.store(false);
+    stacks_done = false;
   }
 }
 
@@ -413,7 +424,10 @@ void run_cycle(bool forced) {
   trace::detail::gc_phase_begin("mark");
   std::int64_t root_bytes = 0;
   const bool workers = mark_workers_enabled();
-  if (workers) start_mark_workers(current_procs());
+  if (workers) {
+    prepare_stack_jobs();
+    start_mark_workers(current_procs());
+  }
   mark_until_done(mk, workers, &stack_bytes, &root_bytes);
   const MarkWorkerTotals on_ps = workers ? stop_mark_workers() : MarkWorkerTotals{};
   t.fractional = on_ps.fractional_ns;

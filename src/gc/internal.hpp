@@ -307,6 +307,14 @@ class Marker final : public Visitor {
 // Scans the stacks of every goroutine of the attached runtime not yet scanned in this
 // cycle. Returns true when all are scanned. Context: collector.
 bool scan_goroutine_stacks(Marker& marker, std::int64_t* stack_bytes);
+// Stack-scan jobs for the Ps' workers (mark.cpp). prepare: the coordinator, at mark
+// start, before the workers start. run: a worker, in a busy section, scans stopped
+// goroutines' stacks from the list until budget bytes; returns the bytes. take_remaining:
+// the coordinator takes the rest (no worker runs); its own pass does the scans.
+void prepare_stack_jobs();
+bool stack_jobs_left();
+std::int64_t run_stack_jobs(Marker& mk, std::int64_t budget);
+void take_remaining_stack_jobs();
 // Takes every mutator's grey buffer into the full list; returns true if any held work.
 bool collect_mutator_greys();
 void install_stop_signal();

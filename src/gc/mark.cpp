@@ -390,6 +390,64 @@ bool scan_goroutine_stacks(Marker& mk, std::int64_t* stack_bytes) {
   return all;
 }
 
+// ---- Stack-scan jobs for the Ps (Go's markroot jobs) ---------------------------------
+//
+// At mark start the coordinator snapshots allg; workers claim goroutines from it in
+// batches and scan the stopped ones, in their slices' busy sections (their greys are then
+// covered by the termination check like any slice's). Running goroutines and scans that
+// lose the generation race are left to the coordinator's own pass, which starts once the
+// list is used up (or which takes the rest of it when no slice runs). The snapshot is
+// rewritten only at the next mark start, when no slice of this cycle can still run.
+namespace {
+std::vector<runtime::G*> g_stack_jobs;
+std::atomic<std::size_t> g_stack_jobs_count{0};
+std::atomic<std::size_t> g_stack_jobs_next{0};
+}  // namespace
+
+void prepare_stack_jobs() {
+  g_stack_jobs_count.store(0, std::memory_order_relaxed);
+  g_stack_jobs_next.store(0, std::memory_order_relaxed);
+  runtime::LockGuard l(g_sched_lock);
+  g_stack_jobs.clear();
+  if (runtime::Sched* s = g_sched) {
+    runtime::LockGuard al(s->allg_lock);
+    g_stack_jobs = s->allg;
+  }
+  g_stack_jobs_count.store(g_stack_jobs.size(), std::memory_order_release);
+}
+
+bool stack_jobs_left() {
+  return g_stack_jobs_next.load(std::memory_order_relaxed) <
+         g_stack_jobs_count.load(std::memory_order_relaxed);
+}
+
+void take_remaining_stack_jobs() {
+  g_stack_jobs_next.store(g_stack_jobs_count.load(std::memory_order_relaxed),
+                          std::memory_order_relaxed);
+}
+
+std::int64_t run_stack_jobs(Marker& mk, std::int64_t budget) {
+  constexpr std::size_t kBatch = 64;
+  const std::size_t count = g_stack_jobs_count.load(std::memory_order_acquire);
+  const std::uint32_t cycle = g_cycle.load(std::memory_order_relaxed);
+  std::int64_t bytes = 0;
+  while (bytes < budget) {
+    const std::size_t first = g_stack_jobs_next.fetch_add(kBatch, std::memory_order_relaxed);
+    if (first >= count) break;
+    for (std::size_t i = first; i < std::min(count, first + kBatch); ++i) {
+      runtime::G* gp = g_stack_jobs[i];
+      const runtime::GStatus st = gp->status.load(std::memory_order_acquire);
+      if (st == runtime::GStatus::kIdle || st == runtime::GStatus::kDead) continue;
+      const std::uint64_t w = gp->gc_word.load(std::memory_order_acquire);
+      if ((w >> runtime::gc_hooks::kCycleShift) == cycle) continue;
+      if ((w & runtime::gc_hooks::kRunning) != 0) continue;  // the coordinator stops it
+      scan_stopped(mk, gp, w, cycle, &bytes);  // lost the race: the coordinator retries
+    }
+  }
+  g_stack_bytes.fetch_add(bytes, std::memory_order_relaxed);
+  return bytes;
+}
+
 bool collect_mutator_greys() {
   bool any = false;
   for_each_mutator([&any](MutatorState& ms) {

@@ -73,10 +73,10 @@ extern std::atomic<std::uint32_t> g_mark_workers;
 // Grey objects are queued for workers to take.
 bool mark_work_available();
 // Fractional mode: the cycle's background marking is under its budget (25% of GOMAXPROCS)
-// and there is work; and, for a run that began at run_start_ns, whether it may take
-// another slice (under 1.2 x the budget, and not past 1 ms while goroutines wait).
+// and there is work; and whether a run may take another slice (under 1.2 x the budget,
+// and no goroutine waiting).
 bool fractional_mark_wanted();
-bool fractional_mark_may_go_on(std::int64_t run_start_ns, bool goroutines_wait);
+bool fractional_mark_may_go_on(bool goroutines_wait);
 enum class MarkSlice {
   kMarked,      // a full slice; there may be more
   kMarkedLast,  // marked, then found no more work
