@@ -13,20 +13,22 @@
 //   fractional  find_runnable, on every scheduling round of a P while marking: marks while
 //               the background time of the cycle (this mode on every P, plus the
 //               collector's own marking) is below 25% of GOMAXPROCS x the time since mark
-//               start, and stops at 1.2 x that budget or when no work is left. One budget for the
-//               whole runtime rather than Go's per-P goal: a P that schedules often can
-//               take the whole quarter, which is what Go's dedicated worker does. While
-//               goroutines wait on the P, one slice per scheduling round.
+//               start, and stops at 1.2 x that budget or when no work is left. One
+//               budget for the whole runtime rather than Go's per-P goal: a P that
+//               schedules often can take the whole quarter, which is what Go's dedicated
+//               worker does. While goroutines wait on the P, one slice per round.
 //   idle        find_runnable, before the P goes idle: marks until the P has a goroutine to
 //               run (its queue, the global queue, a due timer, the network) or no work is
 //               left. Not budgeted, as in Go.
+// A slice first scans stopped goroutines' stacks from the cycle's job list (mark.cpp,
+// Go's markroot jobs), then drains grey objects.
 //
 // The collector thread is the coordinator (collector.cpp): it changes phases, marks the
-// roots, scans stacks, wakes Ms for idle Ps when work is queued (Go's enlistWorker), and
-// decides when marking is done. It marks itself only when the Ps cannot: no runtime is
-// attached (plain threads), GODEBUG=gcworkers=0, or no slice has run for kFallbackNs while
-// work waits (every P running a goroutine that never reaches the scheduler), and then
-// within the same budget.
+// counted roots, stops running goroutines for their scans, wakes Ms for idle Ps when work
+// is queued (Go's enlistWorker), and decides when marking is done. It marks itself only
+// when the Ps cannot: no runtime is attached (plain threads), GODEBUG=gcworkers=0, or no
+// slice has run for 2 ms while work waits (every P running a goroutine that never reaches
+// the scheduler), and then within the same budget.
 //
 // Invariants.
 //   W1  A slice marks only while phase == mark and assists are open, checked inside its
