@@ -127,23 +127,23 @@ void BM_PtrCopyVector(benchmark::State& state) {
 }
 BENCHMARK(BM_PtrCopyVector)->UseRealTime();
 
+// A complete binary tree of 2^(depth+1)-1 nodes.
+gc::Ptr<Node> tree(int depth) {
+  gc::Ptr<Node> n = gc::make<Node>();
+  if (depth > 0) {
+    n->left = tree(depth - 1);
+    n->right = tree(depth - 1);
+  }
+  return n;
+}
+
 // gc::collect() (a whole cycle, mark and sweep) with a small live heap: a complete binary
 // tree of 2^(depth+1)-1 nodes held by one Ptr, and no garbage besides. Arg: depth
 // (10: 2,047 nodes, 32 KiB; 16: 131,071 nodes, 2 MiB).
 void BM_Collect(benchmark::State& state) {
   const auto depth = static_cast<int>(state.range(0));
   gort::bench::run([&] {
-    struct Build {
-      static gc::Ptr<Node> tree(int d) {
-        gc::Ptr<Node> n = gc::make<Node>();
-        if (d > 0) {
-          n->left = tree(d - 1);
-          n->right = tree(d - 1);
-        }
-        return n;
-      }
-    };
-    gc::Ptr<Node> root = Build::tree(depth);
+    gc::Ptr<Node> root = tree(depth);
     gc::collect();
     for (auto _ : state) gc::collect();
     benchmark::DoNotOptimize(root.get());
@@ -165,17 +165,7 @@ BENCHMARK(BM_Collect)
 void BM_CollectLargeOnPs(benchmark::State& state) {
   gort::bench::run(
       [&] {
-        struct Build {
-          static gc::Ptr<Node> tree(int d) {
-            gc::Ptr<Node> n = gc::make<Node>();
-            if (d > 0) {
-              n->left = tree(d - 1);
-              n->right = tree(d - 1);
-            }
-            return n;
-          }
-        };
-        gc::Ptr<Node> root = Build::tree(20);
+        gc::Ptr<Node> root = tree(20);
         gc::collect();
         for (auto _ : state) gc::collect();
         benchmark::DoNotOptimize(root.get());

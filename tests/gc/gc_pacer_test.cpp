@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "gc_tree.hpp"
 #include "gort/gc.hpp"
 #include "gort/gort.hpp"
 #include "test_util.hpp"
@@ -24,26 +25,9 @@ struct Blob {
   std::uint64_t words[30] = {};  // a 256-byte cell with its header
 };
 
-struct Node {
-  gc::Member<Node> left, right;
-  void trace(gc::Visitor& v) const {
-    v.visit(left);
-    v.visit(right);
-  }
-};
-
-gc::Ptr<Node> tree(int depth) {
-  gc::Ptr<Node> n = gc::make<Node>();
-  if (depth > 0) {
-    n->left = tree(depth - 1);
-    n->right = tree(depth - 1);
-  }
-  return n;
-}
-
-long count(const Node* n) {
-  return n == nullptr ? 0 : 1 + count(n->left.get()) + count(n->right.get());
-}
+using gort::test::count;
+using gort::test::tree;
+using Node = gort::test::TreeNode;
 
 // Allocates `mb` MiB of garbage while keeping `live` blobs alive; returns cycles run.
 std::uint64_t churn(int mb, int live) {

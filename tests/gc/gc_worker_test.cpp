@@ -8,6 +8,7 @@
 #include <chrono>
 #include <vector>
 
+#include "gc_tree.hpp"
 #include "gort/gc.hpp"
 #include "gort/gort.hpp"
 #include "gort/time.hpp"
@@ -21,26 +22,9 @@ struct Blob {
   std::uint64_t words[30] = {};
 };
 
-struct Node {
-  gc::Member<Node> left, right;
-  void trace(gc::Visitor& v) const {
-    v.visit(left);
-    v.visit(right);
-  }
-};
-
-gc::Ptr<Node> tree(int depth) {
-  gc::Ptr<Node> n = gc::make<Node>();
-  if (depth > 0) {
-    n->left = tree(depth - 1);
-    n->right = tree(depth - 1);
-  }
-  return n;
-}
-
-long count(const Node* n) {
-  return n == nullptr ? 0 : 1 + count(n->left.get()) + count(n->right.get());
-}
+using gort::test::count;
+using gort::test::tree;
+using Node = gort::test::TreeNode;
 
 // A live tree big enough that draining it is most of each mark phase.
 constexpr int kDepth = gort::test::kTsan ? 14 : 17;
@@ -85,11 +69,13 @@ TEST(GcWorkers, AnIdlePMarks) {
   const Delta d = delta(before, after);
   ASSERT_GE(d.cycles, 4u);
   EXPECT_EQ(nodes, (1L << (kDepth + 1)) - 1);
-  // The idle P did most of the marking: the collector's own CPU (background minus the
-  // Ps' fractional part) is coordination, root and stack scanning.
+  // The idle P did a large part of the marking; the rest is the collector's coordination
+  // and root scanning, and its own marking whenever the woken M did not get a CPU for 2 ms
+  // (on a loaded machine, about as much as the idle P's). With GODEBUG=gcworkers=0 the
+  // idle time is 0.
   const std::uint64_t collector_ns = d.background_ns - d.fractional_ns;
-  EXPECT_GT(d.idle_ns, collector_ns) << d.cycles << " cycles: idle " << d.idle_ns / 1000
-                                     << " us, collector " << collector_ns / 1000 << " us";
+  EXPECT_GT(d.idle_ns, collector_ns / 4) << d.cycles << " cycles: idle " << d.idle_ns / 1000
+                                         << " us, collector " << collector_ns / 1000 << " us";
 }
 
 // Four goroutines that allocate and yield on two Ps: no P is idle, so the Ps mark between
