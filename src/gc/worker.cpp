@@ -203,7 +203,7 @@ MarkSlice mark_slice(bool idle) {
   }
   g_active_slices.fetch_sub(1);
   (idle ? g_idle_ns : g_fractional_ns).fetch_add(os::nanotime() - t0, std::memory_order_relaxed);
-  if (done == kSliceBytes) return MarkSlice::kMarked;
+  if (done >= kSliceBytes) return MarkSlice::kMarked;  // drain may overshoot by an object
   // W3: out of work: the coordinator looks for more, or for the end. (Not after every
   // slice: that woke it every 50-100 us, 20 times the context switches in binary-trees.
   // A worker that stops with work left published it; the coordinator sees that within
