@@ -110,6 +110,17 @@ bool g_gctrace = false;
 
 std::once_flag g_started_once;
 
+}  // namespace
+
+bool godebug_has(const char* setting) {
+  const char* dbg = std::getenv("GODEBUG");
+  if (dbg == nullptr) return false;
+  const std::string d = std::string(",") + dbg + ",";
+  return d.find(std::string(",") + setting + ",") != std::string::npos;
+}
+
+namespace {
+
 std::int64_t thread_cpu_ns() {
   timespec ts{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
@@ -150,11 +161,7 @@ void read_environment() {
     const std::int64_t v = parse_bytes(lim);
     if (v > 0) g_pacer.limit.store(v);
   }
-  if (const char* dbg = std::getenv("GODEBUG")) {
-    const std::string d = std::string(",") + dbg + ",";
-    g_gctrace =
-        d.find(",gctrace=1,") != std::string::npos || d.find(",gctrace=2,") != std::string::npos;
-  }
+  g_gctrace = godebug_has("gctrace=1") || godebug_has("gctrace=2");
 }
 
 // Sets goal and trigger from the marked heap and the scanned stack and root bytes (Go's
@@ -268,7 +275,7 @@ class BackgroundBudget {
       restart();
       return;
     }
-    const double quota = kUtilization * runtime::gc_hooks::attached_procs();
+    const double quota = kBackgroundUtilization * runtime::gc_hooks::attached_procs();
     const auto allowed = static_cast<std::int64_t>(quota * (os::nanotime() - wall0_));
     const std::int64_t over = thread_cpu_ns() - cpu0_ - allowed;
     if (over <= 0) return;
@@ -278,7 +285,6 @@ class BackgroundBudget {
   }
 
  private:
-  static constexpr double kUtilization = 0.25;
   static constexpr std::int64_t kMaxSleepNs = 2'000'000;
   void restart() {
     wall0_ = os::nanotime();

@@ -308,18 +308,23 @@ class Marker final : public Visitor {
 // cycle. Returns true when all are scanned. Context: collector.
 bool scan_goroutine_stacks(Marker& marker, std::int64_t* stack_bytes);
 // Stack-scan jobs for the Ps' workers (mark.cpp). prepare: the coordinator, at mark
-// start, before the workers start. run: a worker, in a busy section, scans stopped
-// goroutines' stacks from the list until budget bytes; returns the bytes. take_remaining:
+// start, before the workers start. run: a worker of runtime `own`, in a busy section,
+// scans stopped goroutines' stacks from the list (if it is own's) until budget bytes;
+// returns the bytes. take_remaining:
 // the coordinator takes the rest (no worker runs); its own pass does the scans.
 void prepare_stack_jobs();
 bool stack_jobs_left();
-std::int64_t run_stack_jobs(Marker& mk, std::int64_t budget);
+std::int64_t run_stack_jobs(Marker& mk, std::int64_t budget, const runtime::Sched* own);
 void take_remaining_stack_jobs();
 // Takes every mutator's grey buffer into the full list; returns true if any held work.
 bool collect_mutator_greys();
 void install_stop_signal();
 
 // ---- Mark workers on the Ps (worker.cpp) --------------------------------------------
+
+// Go's gcBackgroundUtilization: background marking's share of GOMAXPROCS while every P is
+// busy, whether the Ps do it (worker.cpp) or the collector thread (collector.cpp).
+inline constexpr double kBackgroundUtilization = 0.25;
 
 // Whether the Ps mark (a runtime is attached and GODEBUG has no gcworkers=0).
 bool mark_workers_enabled();
@@ -346,6 +351,10 @@ int active_mark_slices();
 void wake_idle_mark_worker();
 
 // ---- Collector (collector.cpp) ------------------------------------------------------
+
+// Whether $GODEBUG lists `setting` ("gctrace=1", "gcworkers=0"), as Go's comma-separated
+// key=value list.
+bool godebug_has(const char* setting);
 
 // Stack bytes scanned in the current cycle (the pacer counts them, as Go 1.18 does).
 extern std::atomic<std::int64_t> g_stack_bytes;

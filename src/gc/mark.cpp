@@ -366,6 +366,17 @@ void Marker::scan_range(std::uintptr_t lo, std::uintptr_t hi) {
   scan_words(lo, hi, *this);
 }
 
+namespace {
+// Whether gp's stack still needs its scan in this cycle (a live goroutine not scanned in
+// `cycle`); *w gets the gc word read, for the scan's generation check.
+bool needs_scan(const runtime::G* gp, std::uint32_t cycle, std::uint64_t* w) {
+  const runtime::GStatus st = gp->status.load(std::memory_order_acquire);
+  if (st == runtime::GStatus::kIdle || st == runtime::GStatus::kDead) return false;
+  *w = gp->gc_word.load(std::memory_order_acquire);
+  return (*w >> runtime::gc_hooks::kCycleShift) != cycle;
+}
+}  // namespace
+
 bool scan_goroutine_stacks(Marker& mk, std::int64_t* stack_bytes) {
   runtime::LockGuard l(g_sched_lock);
   runtime::Sched* s = g_sched;
@@ -378,10 +389,8 @@ bool scan_goroutine_stacks(Marker& mk, std::int64_t* stack_bytes) {
   const std::uint32_t cycle = g_cycle.load(std::memory_order_relaxed);
   bool all = true;
   for (runtime::G* gp : gs) {
-    const runtime::GStatus st = gp->status.load(std::memory_order_acquire);
-    if (st == runtime::GStatus::kIdle || st == runtime::GStatus::kDead) continue;
-    const std::uint64_t w = gp->gc_word.load(std::memory_order_acquire);
-    if ((w >> runtime::gc_hooks::kCycleShift) == cycle) continue;
+    std::uint64_t w = 0;
+    if (!needs_scan(gp, cycle, &w)) continue;
     const bool done = (w & runtime::gc_hooks::kRunning) != 0
                           ? scan_running(*s, mk, gp, stack_bytes)
                           : scan_stopped(mk, gp, w, cycle, stack_bytes);
@@ -398,6 +407,10 @@ bool scan_goroutine_stacks(Marker& mk, std::int64_t* stack_bytes) {
 // lose the generation race are left to the coordinator's own pass, which starts once the
 // list is used up (or which takes the rest of it when no slice runs). The snapshot is
 // rewritten only at the next mark start, when no slice of this cycle can still run.
+// The runtime whose goroutines the snapshot holds: a worker takes jobs only from its own
+// runtime's snapshot, and detach() clears it (a runtime that exits frees its goroutines,
+// and the next one's Ms could otherwise claim them before the next mark start).
+std::atomic<runtime::Sched*> g_stack_jobs_sched{nullptr};
 namespace {
 std::vector<runtime::G*> g_stack_jobs;
 std::atomic<std::size_t> g_stack_jobs_count{0};
@@ -413,6 +426,7 @@ void prepare_stack_jobs() {
     runtime::LockGuard al(s->allg_lock);
     g_stack_jobs = s->allg;
   }
+  g_stack_jobs_sched.store(g_sched, std::memory_order_relaxed);
   g_stack_jobs_count.store(g_stack_jobs.size(), std::memory_order_release);
 }
 
@@ -426,9 +440,10 @@ void take_remaining_stack_jobs() {
                           std::memory_order_relaxed);
 }
 
-std::int64_t run_stack_jobs(Marker& mk, std::int64_t budget) {
+std::int64_t run_stack_jobs(Marker& mk, std::int64_t budget, const runtime::Sched* own) {
   constexpr std::size_t kBatch = 64;
   const std::size_t count = g_stack_jobs_count.load(std::memory_order_acquire);
+  if (own == nullptr || g_stack_jobs_sched.load(std::memory_order_relaxed) != own) return 0;
   const std::uint32_t cycle = g_cycle.load(std::memory_order_relaxed);
   std::int64_t bytes = 0;
   while (bytes < budget) {
@@ -436,10 +451,8 @@ std::int64_t run_stack_jobs(Marker& mk, std::int64_t budget) {
     if (first >= count) break;
     for (std::size_t i = first; i < std::min(count, first + kBatch); ++i) {
       runtime::G* gp = g_stack_jobs[i];
-      const runtime::GStatus st = gp->status.load(std::memory_order_acquire);
-      if (st == runtime::GStatus::kIdle || st == runtime::GStatus::kDead) continue;
-      const std::uint64_t w = gp->gc_word.load(std::memory_order_acquire);
-      if ((w >> runtime::gc_hooks::kCycleShift) == cycle) continue;
+      std::uint64_t w = 0;
+      if (!needs_scan(gp, cycle, &w)) continue;
       if ((w & runtime::gc_hooks::kRunning) != 0) continue;  // the coordinator stops it
       scan_stopped(mk, gp, w, cycle, &bytes);  // lost the race: the coordinator retries
     }
@@ -532,6 +545,12 @@ void detach(Sched* s) {
   {
     LockGuard l(gc::detail::g_sched_lock);
     if (gc::detail::g_sched == s) gc::detail::g_sched = nullptr;
+    // Its goroutines go with it: no later runtime (which may be allocated at the same
+    // address) may take them from this cycle's snapshot.
+    if (gc::detail::g_stack_jobs_sched.load(std::memory_order_relaxed) == s) {
+      gc::detail::g_stack_jobs_sched.store(nullptr, std::memory_order_relaxed);
+      gc::detail::take_remaining_stack_jobs();
+    }
   }
   for (P* p : s->allp) gc::detail::release_p_cache(p);
 }

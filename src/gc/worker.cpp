@@ -42,14 +42,12 @@
 //       nothing else to run.
 //   W5  A P whose worker marks notices a goroutine to run within one slice.
 #include <algorithm>
-#include <cstdlib>
-#include <cstring>
-#include <string>
 
 #include "base/cpu.hpp"
 #include "gc/internal.hpp"
 #include "os/os.hpp"
 #include "runtime/gc_hooks.hpp"
+#include "runtime/sched.hpp"
 
 namespace gort::runtime::gc_hooks {
 std::atomic<std::uint32_t> g_mark_workers{0};
@@ -59,7 +57,6 @@ namespace gort::gc::detail {
 namespace {
 
 constexpr std::int64_t kSliceBytes = 64 << 10;  // scanning per slice (~50-100 us)
-constexpr double kUtilization = 0.25;           // Go's gcBackgroundUtilization
 
 std::atomic<std::int64_t> g_mark_start_ns{0};
 std::atomic<int> g_procs{1};
@@ -75,13 +72,6 @@ std::atomic<int> g_active_slices{0};
 // either the kicker sees the flag or the futex's compare sees the new count.
 std::atomic<std::uint32_t> g_kick{0};
 std::atomic<bool> g_coordinator_waiting{false};
-
-bool workers_disabled_by_godebug() {
-  const char* dbg = std::getenv("GODEBUG");
-  if (dbg == nullptr) return false;
-  const std::string d = std::string(",") + dbg + ",";
-  return d.find(",gcworkers=0,") != std::string::npos;
-}
 
 void kick_coordinator() {
   g_kick.fetch_add(1);
@@ -110,7 +100,7 @@ std::int64_t wait_for_shared_work(Marker& mk, std::int64_t budget) {
 }  // namespace
 
 bool mark_workers_enabled() {
-  static const bool disabled = workers_disabled_by_godebug();
+  static const bool disabled = godebug_has("gcworkers=0");
   return !disabled && runtime::gc_hooks::attached_idle_procs() >= 0;
 }
 
@@ -134,7 +124,7 @@ MarkWorkerTotals stop_mark_workers() {
 
 std::int64_t background_over_budget_ns(std::int64_t slack_permille) {
   const std::int64_t elapsed = os::nanotime() - g_mark_start_ns.load(std::memory_order_relaxed);
-  const double quota = kUtilization * g_procs.load(std::memory_order_relaxed);
+  const double quota = kBackgroundUtilization * g_procs.load(std::memory_order_relaxed);
   const auto allowed =
       static_cast<std::int64_t>(quota * static_cast<double>(elapsed) * slack_permille / 1000);
   return g_fractional_ns.load(std::memory_order_relaxed) +
@@ -194,8 +184,11 @@ MarkSlice mark_slice(bool idle) {
     Busy busy(ms);
     if (current_phase() != kMark || g_assists_closed.load()) return MarkSlice::kStop;  // W1
     const bool others = g_active_slices.fetch_add(1) != 0;
-    Marker mk;  // W2: flushed by its destructor, inside the section
-    if (stack_jobs_left()) done = run_stack_jobs(mk, kSliceBytes);  // roots first, as Go
+    Marker mk;                // W2: flushed by its destructor, inside the section
+    if (stack_jobs_left()) {  // roots first, as Go
+      const runtime::M* m = runtime::current_m();
+      done = run_stack_jobs(mk, kSliceBytes, m != nullptr ? m->sched : nullptr);
+    }
     done += mk.drain(kSliceBytes - done);
     if (done < kSliceBytes && (others || g_active_slices.load() > 1))
       done += wait_for_shared_work(mk, kSliceBytes - done);

@@ -472,6 +472,13 @@ void check_timers(P* p) {
   if (next <= now) run_timers(p->timers, now);
 }
 
+// Fires the due timers of every P: before an M goes idle, and between mark slices, since
+// an idle P's timers (or those of a P whose goroutine never reaches the scheduler) have
+// nobody else to run them.
+void check_all_timers(Sched& s) {
+  for (P* p : s.allp) check_timers(p);
+}
+
 // The caller found nothing to run and gave up its P (Go's findrunnable tail, blocking in
 // netpoll(delay)). Becomes the sleeper if there are timers or goroutines waiting for I/O
 // and nobody sleeps for them yet: blocks in the netpoller until the earliest timer, an
@@ -540,7 +547,7 @@ G* poll_network(Sched& s) {
 void mark_fractionally(Sched& s, M* m, P* p) {
   if (m->spinning || !gc_hooks::fractional_mark_wanted()) return;
   while (gc_hooks::mark_slice(false) == gc_hooks::MarkSlice::kMarked) {
-    for (P* p2 : s.allp) check_timers(p2);
+    check_all_timers(s);
     const bool goroutines_wait =
         has_local_work(p) || s.runq_size.load(std::memory_order_relaxed) > 0;
     if (!gc_hooks::fractional_mark_may_go_on(goroutines_wait)) return;
@@ -560,7 +567,7 @@ bool mark_while_idle(Sched& s, M* m, P* p) {
     if (r == gc_hooks::MarkSlice::kStop || r == gc_hooks::MarkSlice::kNoWork) return marked;
     marked = true;
     if (r == gc_hooks::MarkSlice::kMarkedLast) return true;
-    for (P* p2 : s.allp) check_timers(p2);
+    check_all_timers(s);
     if (has_local_work(p) || s.runq_size.load(std::memory_order_relaxed) > 0) return true;
     if (G* gp = poll_network(s)) {
       runqput(s, m, p, gp, false);
@@ -605,7 +612,7 @@ G* find_runnable(Sched& s, M* m) {
     }
     // Before going idle, run the due timers of every P: an idle P's timers have nobody
     // else to run them.
-    for (P* p2 : s.allp) check_timers(p2);
+    check_all_timers(s);
     if (G* gp = runqget(s, p)) return gp;
     if (gc_hooks::g_mark_workers.load(std::memory_order_relaxed) != 0 &&
         gc_hooks::mark_work_available()) [[unlikely]] {
