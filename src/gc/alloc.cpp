@@ -271,6 +271,7 @@ __attribute__((noinline)) void* allocate_large(std::size_t size, std::uint32_t t
       heap().live_bytes.fetch_add(static_cast<std::int64_t>(bytes), std::memory_order_relaxed) +
       static_cast<std::int64_t>(bytes);
   maybe_trigger(live);
+  wait_for_marking_past_goal();
   heap().large_mallocs.fetch_add(1, std::memory_order_relaxed);
   heap().large_bytes.fetch_add(bytes, std::memory_order_relaxed);
   count_allocation(ms, cell, bytes, black, skip);
@@ -422,6 +423,7 @@ __attribute__((noinline)) void* allocate_small(int sc, std::uint32_t type, bool 
       return reinterpret_cast<void*>(cell);
     }
     if (!refilled) return nullptr;
+    wait_for_marking_past_goal();
   }
 }
 

@@ -584,6 +584,28 @@ void maybe_trigger(std::int64_t live_bytes) {
   g_wake().notify_one();
 }
 
+namespace {
+
+bool past_goal_unmarked() {
+  return heap().live_bytes.load(std::memory_order_relaxed) >
+             g_pacer.goal.load(std::memory_order_relaxed) &&
+         current_phase() != kMark;
+}
+
+}  // namespace
+
+void wait_for_marking_past_goal() {
+  if (!past_goal_unmarked()) return;
+  if (std::this_thread::get_id() == g_collector_id)
+    return;  // a destructor: it would wait for itself
+  const std::int64_t t0 = os::nanotime();
+  for (int waits = 0; waits < 5000 && past_goal_unmarked(); ++waits) {
+    maybe_trigger(heap().live_bytes.load(std::memory_order_relaxed));
+    std::this_thread::sleep_for(std::chrono::microseconds(20));
+  }
+  g_assist_ns.fetch_add(os::nanotime() - t0, std::memory_order_relaxed);
+}
+
 void note_stack_stop(std::int64_t ns) {
   std::uint64_t prev = g_stop_max_ns.load(std::memory_order_relaxed);
   const auto v = static_cast<std::uint64_t>(ns);

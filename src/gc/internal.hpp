@@ -363,6 +363,14 @@ extern std::atomic<std::int64_t> g_stack_bytes;
 void maybe_trigger(std::int64_t live_bytes);
 // An allocating goroutine in debt does mark work (mark assists). Outside busy sections.
 void assist(MutatorState* ms);
+// An allocation that took the heap past its goal while no cycle marks (the cycle the
+// trigger asked for has not started, or the last one is still sweeping) waits until one
+// marks, where assists pace it. Go cannot overshoot this way: the goroutine that crosses
+// the trigger starts the cycle itself (gcStart, which finishes the sweep first). Here the
+// collector's thread starts it, and on a loaded machine that thread can wait milliseconds
+// for a CPU while the mutator allocates tens of megabytes. Bounded (100 ms), as the
+// assist's own wait past the goal. Outside busy sections and runtime sections.
+void wait_for_marking_past_goal();
 // A running goroutine was stopped for ns while the collector scanned its stack.
 void note_stack_stop(std::int64_t ns);
 
