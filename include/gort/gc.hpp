@@ -96,7 +96,7 @@ void abandon(void* obj) noexcept;
 // this file). hold() decides whether `where` (the Ptr's own address) needs a count and
 // takes it; both shade the object while the collector marks.
 bool hold(const void* where, const void* obj) noexcept;
-void retain(const void* obj) noexcept;  // takes a count unconditionally
+void retain(const void* obj) noexcept;  // takes a count (or adopts make()'s, roots.cpp)
 void unhold(const void* obj) noexcept;
 // A Ptr on a stack, at `where`, changed to obj: shades it while the collector marks if
 // `where` is another goroutine's stack (one the collector may have scanned already).
@@ -353,11 +353,15 @@ struct Stats {
   // Wall time of the mark phases, and the background marking in them: the collector's
   // CPU time plus the Ps' fractional marking, within a quarter of GOMAXPROCS (Go's
   // dedicated and fractional workers). mark_fractional_ns is the Ps' part of it; the Ps'
-  // marking while they had nothing else to run (Go's idle workers) is mark_idle_ns, apart.
+  // marking while they had nothing else to run (Go's idle workers) is mark_idle_ns, apart
+  // (it counts towards the quarter: fractional marking makes up only what it leaves).
+  // mark_assist_ns: time allocating goroutines spent in mark assists (Go's
+  // /gc/cpu/assist), waits past the goal included.
   std::uint64_t mark_ns = 0;
   std::uint64_t mark_background_cpu_ns = 0;
   std::uint64_t mark_fractional_ns = 0;
   std::uint64_t mark_idle_ns = 0;
+  std::uint64_t mark_assist_ns = 0;
   // The longest time one goroutine was stopped for its stack scan.
   std::uint64_t stack_stop_max_ns = 0;
   std::uint64_t last_gc_ns = 0;  // end of the last cycle (CLOCK_REALTIME)

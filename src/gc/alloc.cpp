@@ -42,20 +42,43 @@ std::vector<MCache*> g_spare_caches GORT_GUARDED_BY(g_caches_lock);
 // Assist debt (bytes allocated while marking) above which a goroutine does mark work.
 constexpr std::int64_t kAssistChunk = 64 * 1024;
 
-// The next free cell's index, or cells if none (owner only).
-std::uint32_t next_free(Span* s) {
-  for (std::uint32_t w = s->freeindex / 64; w < s->words; ++w) {
+// Loads the span's alloc cache from the first bitmap word at or after freeindex's with a
+// free cell (none: freeindex = cells). Called when the cache is empty: the cells from
+// freeindex to the end of its word are allocated, so the search starts at the next word
+// boundary (at freeindex itself when it is one). Owner only.
+__attribute__((noinline)) void reload_alloc_cache(Span* s) {
+  for (std::uint32_t w = (s->freeindex + 63) / 64; w < s->used_words(); ++w) {
     std::uint64_t free = ~s->alloc_bits[w].load(std::memory_order_relaxed);
-    if (w == s->freeindex / 64) free &= ~std::uint64_t{0} << (s->freeindex % 64);
+    const std::uint32_t beyond = (w + 1) * 64 > s->cells ? (w + 1) * 64 - s->cells : 0;
+    free &= ~std::uint64_t{0} >> beyond;  // cells past the span's end are not free
     if (free != 0) {
-      const std::uint32_t i = w * 64 + static_cast<std::uint32_t>(__builtin_ctzll(free));
-      if (i >= s->cells) break;
-      s->freeindex = i;
-      return i;
+      s->freeindex = w * 64;
+      s->alloc_cache = free;
+      return;
     }
   }
   s->freeindex = s->cells;
-  return s->cells;
+}
+
+// Whether the span has a free cell in its alloc cache, reloading an empty one if kReload.
+template <bool kReload>
+inline bool has_free(Span* s) {
+  if (s->alloc_cache != 0) [[likely]]
+    return true;
+  if (!kReload) return false;
+  reload_alloc_cache(s);
+  return s->alloc_cache != 0;
+}
+
+// The next free cell's index, after has_free; take it with take_free (owner only).
+inline std::uint32_t next_free(const Span* s) {
+  return s->freeindex + static_cast<std::uint32_t>(__builtin_ctzll(s->alloc_cache));
+}
+
+// Takes cell i, next_free's answer, out of the alloc cache.
+inline void take_free(Span* s, std::uint32_t i) {
+  s->alloc_cache = (s->alloc_cache >> (i - s->freeindex)) >> 1;  // (a shift by 64 is undefined)
+  s->freeindex = i + 1;
 }
 
 // A reused cell may still be read by a marker that traced its previous object (atomic
@@ -105,7 +128,7 @@ __attribute__((always_inline)) inline void prepare_cell(std::uintptr_t cell, std
 }
 
 // Publishes cell i of s as allocated (black while marking). Owner of s only.
-void publish(Span* s, std::uint32_t i, bool black) {
+__attribute__((always_inline)) inline void publish(Span* s, std::uint32_t i, bool black) {
   if (black) s->try_mark(i);
   auto& word = s->alloc_bits[i / 64];
   // Release: the type record and zeroing happen before a collector sees the cell
@@ -116,55 +139,97 @@ void publish(Span* s, std::uint32_t i, bool black) {
 
 // Records the type of a new object in cell i of s; false if the span first needs a type
 // table (it holds objects of another type and has none). Owner of s, in a busy section.
-bool record_type(Span* s, std::uint32_t i, std::uint32_t type) {
+__attribute__((always_inline)) inline bool record_type(Span* s, std::uint32_t i,
+                                                       std::uint32_t type) {
   if (std::atomic<std::uint16_t>* types = s->types.load(std::memory_order_acquire)) {
     types[i].store(static_cast<std::uint16_t>(type), std::memory_order_relaxed);
     return true;
   }
   if (s->type.load(std::memory_order_relaxed) == type) return true;
-  if (s->alloc_count != 0) return false;
+  if (s->allocated_cells() != 0) return false;
   // A cached span with no object is fresh from the page heap: no reader looks at its
   // type until a cell's alloc bit is set.
   s->type.store(type, std::memory_order_relaxed);
   return true;
 }
 
-// take_cell's answer when the span needs a type table (never a cell: cells are aligned).
+// take_cell's answers when the span needs a side table first (never a cell: cells are
+// aligned).
 constexpr std::uintptr_t kNeedsTypeTable = 1;
+constexpr std::uintptr_t kNeedsStateTable = 2;
+
+// The newborn object in cell i of s gets its first count, for the Ptr that make() will
+// build on a thread whose registers no scan reads (MutatorState::precounted): the same
+// steps as retain (roots.cpp), inside the allocation's busy section, so that no cycle can
+// end between the allocation and the count. The cell is black if marking: no shade.
+void precount(MutatorState* ms, Span* s, std::atomic<std::uint32_t>* states, std::uint32_t i) {
+  const std::uintptr_t cell = s->cell_addr(i);
+  const std::uint32_t old = states[i].fetch_add(1, std::memory_order_seq_cst);
+  if ((old & kInRootLog) == 0 &&
+      (states[i].fetch_or(kInRootLog, std::memory_order_seq_cst) & kInRootLog) == 0) {
+    runtime::LockGuard l(ms->lock);
+    ms->root_log.push_back(reinterpret_cast<const void*>(cell));
+  }
+  ms->precounted.push_back(reinterpret_cast<const void*>(cell));
+}
 
 // Takes a cell from the cache's span of class sc; 0 if the span is full or missing,
-// kNeedsTypeTable if it must get a type table first. Inside a busy section, by the
-// cache's owner. marking: the phase is kMark.
-std::uintptr_t take_cell(MCache* c, int sc, std::uint32_t type, bool dtor, bool marking) {
+// kNeedsTypeTable or kNeedsStateTable if it must get a side table first. Inside a busy
+// section, by the cache's owner. marking: the phase is kMark. counted: the object gets
+// its first count (precount; null ms: it does not).
+// kReload: reload an empty alloc cache (else answer 0).
+template <bool kReload = true>
+std::uintptr_t take_cell(MCache* c, int sc, std::uint32_t type, bool dtor, bool marking,
+                         MutatorState* counted) {
   Span* s = c->spans[sc];
-  if (s == nullptr) return 0;
+  if (s == nullptr || !has_free<kReload>(s)) return 0;
   const bool black = marking && marks_span(s);
   const std::uint32_t i = next_free(s);
-  if (i == s->cells) return 0;
+  std::atomic<std::uint32_t>* states = nullptr;
+  if (counted != nullptr) [[unlikely]] {
+    states = s->states.load(std::memory_order_acquire);
+    if (states == nullptr) return kNeedsStateTable;
+  }
   if (!record_type(s, i, type)) return kNeedsTypeTable;
   const std::uintptr_t cell = s->cell_addr(i);
   prepare_cell(cell, s->cell, s->zeroed);
   if (dtor) s->needs_bg_sweep.store(true, std::memory_order_relaxed);
   publish(s, i, black);
-  s->freeindex = i + 1;
-  ++s->alloc_count;
+  take_free(s, i);
+  s->alloc_count.store(s->allocated_cells() + 1, std::memory_order_relaxed);
   if (black) c->black_bytes += s->cell;
-  c->mallocs.store(c->mallocs.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  c->alloc_bytes.store(c->alloc_bytes.load(std::memory_order_relaxed) + s->cell,
-                       std::memory_order_relaxed);
+  if (counted != nullptr) [[unlikely]]
+    precount(counted, s, states, i);
   return cell;
 }
 
-// Gives the cache's span of class sc a type table (take_cell asked for one). Under the
-// cache's lock, so that the span cannot leave the cache, be swept or be freed meanwhile.
-void add_type_table(MCache* c, int sc) {
+// Gives the cache's span of class sc the side table take_cell asked for (kNeedsTypeTable
+// or kNeedsStateTable). Under the cache's lock, so that the span cannot leave the cache,
+// be swept or be freed meanwhile.
+void add_side_table(MCache* c, int sc, std::uintptr_t which) {
   runtime::LockGuard l(c->lock);
-  if (Span* s = c->spans[sc]) s->ensure_types();
+  Span* s = c->spans[sc];
+  if (s == nullptr) return;
+  if (which == kNeedsTypeTable) {
+    s->ensure_types();
+  } else {
+    s->ensure_states();
+  }
 }
 
-// A span that leaves a cache: its unused cells no longer count as live.
-void uncache(Span* s) {
-  const std::int64_t unused = static_cast<std::int64_t>(s->cells - s->alloc_count);
+// The allocations made from c's span s since it entered c.
+std::uint32_t allocated_while_cached(const Span* s) {
+  return s->allocated_cells() - s->cached_count;
+}
+
+// A span that leaves cache c: its unused cells no longer count as live, and its
+// allocations count as c's. Under c's lock.
+void uncache(MCache* c, Span* s) {
+  const std::uint32_t n = allocated_while_cached(s);
+  c->mallocs.store(c->mallocs.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  c->alloc_bytes.store(c->alloc_bytes.load(std::memory_order_relaxed) + std::uint64_t{n} * s->cell,
+                       std::memory_order_relaxed);
+  const std::int64_t unused = static_cast<std::int64_t>(s->cells - s->allocated_cells());
   heap().live_bytes.fetch_sub(unused * s->cell, std::memory_order_relaxed);
   return_span(s);
 }
@@ -177,7 +242,7 @@ bool refill(MCache* c, int sc) {
   if (Span* old = c->spans[sc]) {
     if (!old->is_full()) return true;  // someone else's flush raced us: nothing to do
     c->spans[sc] = nullptr;
-    uncache(old);
+    uncache(c, old);
   }
   Span* s = take_swept_span(sc);
   if (s == nullptr) {
@@ -186,7 +251,8 @@ bool refill(MCache* c, int sc) {
     if (s == nullptr) return false;
   }
   c->spans[sc] = s;
-  const std::int64_t fresh = static_cast<std::int64_t>(s->cells - s->alloc_count);
+  s->cached_count = s->allocated_cells();
+  const std::int64_t fresh = static_cast<std::int64_t>(s->cells - s->cached_count);
   const std::int64_t live =
       heap().live_bytes.fetch_add(fresh * s->cell, std::memory_order_relaxed) + fresh * s->cell;
   maybe_trigger(live);
@@ -256,7 +322,11 @@ __attribute__((noinline)) void* allocate_large(std::size_t size, std::uint32_t t
   prepare_cell(cell, s->cell, s->zeroed);
   s->type.store(type, std::memory_order_relaxed);  // fresh span: read after the alloc bit
   if (dtor) s->needs_bg_sweep.store(true, std::memory_order_relaxed);
-  s->alloc_count = 1;
+  s->alloc_count.store(1, std::memory_order_relaxed);
+  // Without a goroutine, the object is counted (precount); its span is not yet published.
+  runtime::M* m = runtime::current_m();
+  std::atomic<std::uint32_t>* states =
+      m == nullptr || m->curg == nullptr ? s->ensure_states() : nullptr;
   bool black;
   {
     Busy busy(ms);
@@ -264,6 +334,7 @@ __attribute__((noinline)) void* allocate_large(std::size_t size, std::uint32_t t
     adopt_current_generation(s);
     black = marking && marks_span(s);
     publish(s, 0, black);
+    if (states != nullptr) precount(ms, s, states, 0);
   }
   if (black) g_large_black_bytes.fetch_add(s->cell, std::memory_order_relaxed);
   return_span(s);
@@ -330,7 +401,7 @@ void release_p_cache(runtime::P* p) {
 
 void flush_cache(MCache* c) {
   for (Span*& s : c->spans) {
-    if (s != nullptr) uncache(s);
+    if (s != nullptr) uncache(c, s);
     s = nullptr;
   }
   c->epoch.store(g_cache_epoch.load(std::memory_order_acquire), std::memory_order_release);
@@ -354,8 +425,14 @@ void cache_totals(std::uint64_t* mallocs, std::uint64_t* bytes) {
   *bytes = heap().large_bytes.load(std::memory_order_relaxed);
   runtime::LockGuard l(g_caches_lock);
   for (MCache* c = g_all_caches; c != nullptr; c = c->next_all) {
+    runtime::LockGuard cl(c->lock);  // its spans stay in it
     *mallocs += c->mallocs.load(std::memory_order_relaxed);
     *bytes += c->alloc_bytes.load(std::memory_order_relaxed);
+    for (const Span* s : c->spans) {
+      if (s == nullptr) continue;
+      *mallocs += allocated_while_cached(s);
+      *bytes += std::uint64_t{allocated_while_cached(s)} * s->cell;
+    }
   }
 }
 
@@ -375,13 +452,14 @@ void return_span(Span* s) {
 
 namespace {
 
-// A small allocation: a cell of class sc from the cache, refilled as needed; null when the
-// heap is exhausted. The fast path of binary-trees-like programs, so it reads its
-// thread-locals directly (runtime::current_m_in_leaf): it never switches goroutines
-// (sections never block, refills and assists block the thread at most) and is not
-// inlined. skip: the frames above the heap profile's sample point that are the
-// allocator's own (allocation_slow_path, this, and the callers up to the user's code).
-__attribute__((noinline)) void* allocate_small(int sc, std::uint32_t type, bool dtor, int skip) {
+// A small allocation, every case: a cell of class sc from the cache, refilled as needed;
+// null when the heap is exhausted. It reads its thread-locals directly
+// (runtime::current_m_in_leaf): it never switches goroutines (sections never block,
+// refills and assists block the thread at most) and is not inlined. skip: the frames
+// above the heap profile's sample point that are the allocator's own
+// (allocation_slow_path, this, and the callers up to the user's code).
+__attribute__((noinline)) void* allocate_small_anyhow(int sc, std::uint32_t type, bool dtor,
+                                                      int skip) {
   MutatorState* ms = mutator_in_leaf();
   runtime::M* m = runtime::current_m_in_leaf();
   const bool on_goroutine = m != nullptr && m->curg != nullptr;
@@ -395,6 +473,8 @@ __attribute__((noinline)) void* allocate_small(int sc, std::uint32_t type, bool 
     }
     std::uintptr_t cell = 0;
     bool black = false;
+    // Without a goroutine, no scan reads this thread's registers: the object is counted.
+    MutatorState* counted = on_goroutine ? nullptr : ms;
     enter_busy(ms);
     // The phase is read before the epoch. The collector revokes caches (epoch) and then
     // turns marking off, with no stop between the two. Read the other way round, an
@@ -407,12 +487,12 @@ __attribute__((noinline)) void* allocate_small(int sc, std::uint32_t type, bool 
     // empty.
     if (c->epoch.load(std::memory_order_acquire) == g_cache_epoch.load(std::memory_order_relaxed)) {
       black = marking;
-      cell = take_cell(c, sc, type, dtor, black);
+      cell = take_cell(c, sc, type, dtor, black, counted);
     }
     exit_busy(ms);
     bool refilled = true;
-    if (cell == kNeedsTypeTable) {
-      add_type_table(c, sc);
+    if (cell == kNeedsTypeTable || cell == kNeedsStateTable) {
+      add_side_table(c, sc, cell);
       cell = 0;
     } else if (cell == 0) {
       refilled = refill(c, sc);
@@ -427,25 +507,66 @@ __attribute__((noinline)) void* allocate_small(int sc, std::uint32_t type, bool 
   }
 }
 
+// Every small allocation allocate's fast path does not finish, with a collection when the
+// heap is exhausted. A separate frame: allocate reads thread-locals directly, and the
+// collection may resume this goroutine on another thread.
+__attribute__((noinline)) void* allocate_small_slow(int sc, std::uint32_t type, bool dtor) {
+  // A heap profile sample's stack: allocation_slow_path, allocate_small_anyhow, this,
+  // allocate, then the caller.
+  constexpr int kSkip = 4;
+  void* obj = allocate_small_anyhow(sc, type, dtor, kSkip);
+  if (obj == nullptr) [[unlikely]] {
+    collect();  // the arena is full of garbage, perhaps
+    obj = allocate_small_anyhow(sc, type, dtor, kSkip);
+    if (obj == nullptr) out_of_memory();
+  }
+  asm volatile("" ::: "memory");  // not a tail call: this frame is in the sample's stack
+  return obj;
+}
+
 }  // namespace
 
-void* allocate(std::size_t size, std::uint32_t type, bool dtor) {
-  // A heap profile sample's stack: allocation_slow_path, allocate_small or allocate_large,
-  // this, then the caller, so neither call may be a tail call (which would remove this
-  // frame).
-  constexpr int kSkip = 3;
-  if (size > kMaxSmallCell) {
-    void* obj = allocate_large(size, type, dtor, kSkip);
+// The common case of a small allocation is done here, in the function that make() calls,
+// to keep it short (binary-trees spends half its time here): a goroutine on a P whose
+// cache's span of class sc has a free cell in its alloc cache. Anything else (no P, a
+// revoked cache, a full span, a side table to create, a plain thread) goes to
+// allocate_small_slow. The same protocol as allocate_small_anyhow: runtime section, busy
+// section, phase before epoch (see there). A leaf for runtime::current_m_in_leaf: the
+// calls after which the goroutine may run on another thread read no thread-local here.
+__attribute__((noinline)) void* allocate(std::size_t size, std::uint32_t type, bool dtor) {
+  if (size > kMaxSmallCell) [[unlikely]] {
+    // A heap profile sample's stack: allocation_slow_path, allocate_large, this, then the
+    // caller.
+    void* obj = allocate_large(size, type, dtor, 3);
     asm volatile("" ::: "memory");  // not a tail call: this frame is in the sample's stack
     return obj;
   }
   const int sc = class_of_cell(size);
-  void* obj = allocate_small(sc, type, dtor, kSkip);
-  if (obj == nullptr) [[unlikely]] {
-    collect();  // the arena is full of garbage, perhaps (may resume on another thread)
-    obj = allocate_small(sc, type, dtor, kSkip);
-    if (obj == nullptr) out_of_memory();
+  MutatorState* ms = t_mutator_state;
+  runtime::M* m = runtime::current_m_in_leaf();
+  if (ms != nullptr && m != nullptr && m->curg != nullptr) [[likely]] {
+    runtime::enter_runtime(m);
+    runtime::P* p = m->p;
+    auto* c = p != nullptr ? static_cast<MCache*>(p->gc_cache) : nullptr;
+    std::uintptr_t cell = 0;
+    bool marking = false;
+    if (c != nullptr) [[likely]] {
+      enter_busy(ms);
+      marking = current_phase() == kMark;
+      if (c->epoch.load(std::memory_order_acquire) == g_cache_epoch.load(std::memory_order_relaxed))
+          [[likely]]
+        cell = take_cell<false>(c, sc, type, dtor, marking, nullptr);
+      exit_busy(ms);
+    }
+    runtime::exit_runtime(m);
+    if (cell > kNeedsStateTable) [[likely]] {
+      // A sample's stack: allocation_slow_path, this, then the caller.
+      count_allocation(ms, cell, size_classes().classes[sc].cell, marking, 2);
+      return reinterpret_cast<void*>(cell);
+    }
   }
+  void* obj = allocate_small_slow(sc, type, dtor);
+  asm volatile("" ::: "memory");  // not a tail call: this frame is in the sample's stack
   return obj;
 }
 
@@ -455,6 +576,7 @@ void abandon(void* obj) noexcept {
   if (s == nullptr) base::fatal("gc: abandon of memory outside the collected heap");
   // Type 0: garbage without trace or destructor (its constructor did not finish).
   s->ensure_types()[s->index_of(addr)].store(0, std::memory_order_relaxed);
+  if (take_precount(obj)) unhold(obj);
 }
 
 }  // namespace gort::gc::detail

@@ -74,8 +74,10 @@ struct Pacer {
   std::atomic<std::int64_t> limit{INT64_MAX};
   std::atomic<std::int64_t> trigger{kMinHeap * 7 / 10};
   std::atomic<std::int64_t> goal{kMinHeap};
-  std::atomic<std::int64_t> marked{0};    // live heap found by the last cycle
-  std::atomic<double> assist_ratio{1.0};  // scan bytes owed per byte allocated while marking
+  std::atomic<std::int64_t> marked{0};  // live heap found by the last cycle
+  // The scan work this cycle is expected to need (the last cycle's marked bytes), for the
+  // assists' rate.
+  std::atomic<std::int64_t> expected_scan{1 << 20};
 };
 Pacer g_pacer;
 
@@ -401,10 +403,9 @@ void run_cycle(bool forced) {
   mutator_marked_bytes();  // discard stale counts
   const std::int64_t goal = g_pacer.goal.load();
   t.goal = goal;
-  const std::int64_t distance = std::max<std::int64_t>(goal - t.heap0, 1 << 20);
-  g_pacer.assist_ratio.store(
-      static_cast<double>(std::max<std::int64_t>(g_pacer.marked.load(), 1 << 20)) /
-      static_cast<double>(distance));
+  g_pacer.expected_scan.store(std::max<std::int64_t>(g_pacer.marked.load(), 1 << 20));
+  g_scan_work.store(0);
+  g_background_credit.store(0);
   const std::int64_t assist_ns0 = g_assist_ns.load();
 
   g_mark_sweepgen.store(heap().pages.sweepgen());
@@ -499,6 +500,7 @@ void run_cycle(bool forced) {
     g_stats.mark_background_cpu_ns += static_cast<std::uint64_t>(t.mark_cpu + t.fractional);
     g_stats.mark_fractional_ns += static_cast<std::uint64_t>(t.fractional);
     g_stats.mark_idle_ns += static_cast<std::uint64_t>(t.idle);
+    g_stats.mark_assist_ns += static_cast<std::uint64_t>(t.assist);
     timespec rt{};
     clock_gettime(CLOCK_REALTIME, &rt);
     g_stats.last_gc_ns = static_cast<std::uint64_t>(rt.tv_sec) * 1'000'000'000 +
@@ -613,6 +615,28 @@ void note_stack_stop(std::int64_t ns) {
   }
 }
 
+double assist_work_per_byte(std::int64_t expected, std::int64_t done, std::int64_t goal,
+                            std::int64_t live) {
+  goal = std::min<std::int64_t>(goal, INT64_MAX / 2);
+  if (done >= expected) {
+    expected = std::max(live, done + (64 << 10));
+    goal += goal / 10;
+  }
+  const std::int64_t work_left = expected - done;
+  const std::int64_t heap_left = std::max<std::int64_t>(goal - live, 64 << 10);
+  return static_cast<double>(work_left) / static_cast<double>(heap_left);
+}
+
+std::int64_t spend_background_credit(std::int64_t want) {
+  std::int64_t credit = g_background_credit.load(std::memory_order_relaxed);
+  while (credit > 0 && want > 0) {
+    const std::int64_t take = std::min(credit, want);
+    if (g_background_credit.compare_exchange_weak(credit, credit - take, std::memory_order_relaxed))
+      return take;
+  }
+  return 0;
+}
+
 void assist(MutatorState* ms) {
   const std::int64_t debt = ms->assist_debt;
   ms->assist_debt = 0;
@@ -628,14 +652,22 @@ void assist(MutatorState* ms) {
       if (current_phase() != kMark) return false;
       if (g_assists_closed.load()) return true;  // the collector is finishing: no new work
       Marker mk;
+      mk.earns_credit = false;
       const std::int64_t done = mk.drain(std::min<std::int64_t>(budget, 64 << 10));
       ms->marked_bytes.fetch_add(mk.marked_bytes, std::memory_order_relaxed);
       budget -= done;
       if (budget <= 0 || done == 0) return true;
     }
   };
-  bool marking = help(static_cast<std::int64_t>(
-      static_cast<double>(debt) * g_pacer.assist_ratio.load(std::memory_order_relaxed)));
+  // What the debt costs at the current rate, less the background's unspent credit (Go's
+  // gcAssistAlloc steals bgScanCredit first).
+  const double rate = assist_work_per_byte(g_pacer.expected_scan.load(std::memory_order_relaxed),
+                                           g_scan_work.load(std::memory_order_relaxed),
+                                           g_pacer.goal.load(std::memory_order_relaxed),
+                                           heap().live_bytes.load(std::memory_order_relaxed));
+  std::int64_t owed = static_cast<std::int64_t>(static_cast<double>(debt) * rate);
+  owed -= spend_background_credit(owed);
+  bool marking = owed <= 0 || help(owed);
   // Past the goal (a soft memory limit, or a collector that fell behind): wait for the
   // cycle, helping with whatever work appears, as Go parks over-allocating goroutines on
   // its assist queue. Bounded (100 ms), so that a stalled collector cannot stall the

@@ -223,17 +223,21 @@ Span* PageHeap::alloc_span(std::uint32_t npages, int sc, std::uint32_t cell) {
   s->cell = cell;
   s->index_magic = sc < 0 ? 0 : cell_index_magic(cell);
   s->cells = sc < 0 ? 1 : static_cast<std::uint32_t>(std::size_t{npages} * kPageSize / cell);
-  const std::uint32_t words = (s->cells + 63) / 64;
+  // Each bitmap fills whole cache lines of its own: the allocating core writes the alloc
+  // bits while markers on other cores set mark bits, and sharing a line made each of those
+  // marks take the line from the allocator.
+  const std::uint32_t words = ((s->cells + 63) / 64 + 7) & ~7u;
   if (words > s->words || s->alloc_bits == nullptr) {
-    delete[] s->alloc_bits;
-    s->alloc_bits = new std::atomic<std::uint64_t>[2 * std::size_t{words}];
+    if (s->alloc_bits != nullptr) ::operator delete[](s->alloc_bits, std::align_val_t{64});
+    s->alloc_bits = new (std::align_val_t{64}) std::atomic<std::uint64_t>[2 * std::size_t{words}];
   }
   s->words = std::max(words, s->words);
   s->mark_bits = s->alloc_bits + s->words;
   for (std::uint32_t i = 0; i < 2 * s->words; ++i)
     s->alloc_bits[i].store(0, std::memory_order_relaxed);
   s->freeindex = 0;
-  s->alloc_count = 0;
+  s->alloc_cache = 0;
+  s->alloc_count.store(0, std::memory_order_relaxed);
   s->needs_bg_sweep.store(false, std::memory_order_relaxed);
   s->next = s->prev = nullptr;
   // Recycled pages hold old objects: the allocator zeroes cells it hands out, except in

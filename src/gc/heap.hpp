@@ -112,7 +112,7 @@ struct alignas(64) Span {
   std::uint32_t npages = 0;
   std::uint32_t cell = 0;   // bytes per cell (the whole span for a large object)
   std::uint32_t cells = 0;  // cells in the span
-  std::uint32_t words = 0;  // 64-bit words per bitmap
+  std::uint32_t words = 0;  // 64-bit words allocated per bitmap (whole lines; may be unused)
   // index_of's reciprocal of cell (cell_index_magic); 0 for a large span (one cell).
   std::uint32_t index_magic = 0;
   int size_class = -1;  // -1: large
@@ -134,9 +134,19 @@ struct alignas(64) Span {
   Span* prev = nullptr;
 
   // The owner's line.
-  alignas(64) std::uint32_t freeindex = 0;  // no free cell below (owner only)
-  std::uint32_t alloc_count = 0;            // allocated cells (owner only; recomputed by sweep)
-  bool zeroed = false;                      // fresh from the OS: cells need no zeroing until reused
+  // Go's allocCache: bit k set means cell freeindex + k is free, for the cells from
+  // freeindex to the end of its bitmap word; every cell below freeindex is allocated. A
+  // zero cache is reloaded from the next bitmap word with a free cell (alloc.cpp). Owner
+  // only; sweep resets both.
+  alignas(64) std::uint64_t alloc_cache = 0;
+  std::uint32_t freeindex = 0;
+  // Allocated cells: written by the owner (recomputed by sweep), read by stats() under
+  // the owning cache's lock, hence atomic (relaxed).
+  std::atomic<std::uint32_t> alloc_count{0};
+  // alloc_count when the span entered its cache: the cache counts the difference as its
+  // allocations when the span leaves it (Go's allocCountBeforeCache), not one by one.
+  std::uint32_t cached_count = 0;
+  bool zeroed = false;  // fresh from the OS: cells need no zeroing until reused
 
   // Acquire: pairs with the allocator's publishing release, so a cell seen allocated has
   // its type recorded.
@@ -169,7 +179,10 @@ struct alignas(64) Span {
   std::uint32_t index_of(std::uintptr_t addr) const {
     return static_cast<std::uint32_t>((std::uint64_t{addr - base} * index_magic) >> 32);
   }
-  bool is_full() const { return alloc_count == cells; }
+  std::uint32_t allocated_cells() const { return alloc_count.load(std::memory_order_relaxed); }
+  bool is_full() const { return allocated_cells() == cells; }
+  // The bitmap words that hold the span's cells.
+  std::uint32_t used_words() const { return (cells + 63) / 64; }
 };
 
 // An intrusive doubly linked list of spans.

@@ -123,7 +123,12 @@ struct alignas(64) MutatorState {
   std::int64_t assist_debt = 0;
   // Bytes left to allocate before the next heap profile sample (owner only).
   std::int64_t sample_countdown = 0;
-  MCache* cache = nullptr;       // for allocation without a P (owner; flushed by the collector)
+  MCache* cache = nullptr;  // for allocation without a P (owner; flushed by the collector)
+  // Objects this thread allocated while not running a goroutine, each with a count taken
+  // by the allocation itself, not yet handed to the Ptr that make() builds (owner only).
+  // No scan finds such a thread's registers: without the count, a cycle that started and
+  // ended between the allocation and the Ptr would free the object (roots.cpp, retain).
+  std::vector<const void*> precounted;
   MutatorState* next = nullptr;  // registry link (guarded by the registry lock)
   MutatorState* prev = nullptr;
 };
@@ -214,7 +219,8 @@ struct alignas(64) MCache {
   std::atomic<std::uint32_t> epoch{0};
   Span* spans[kMaxClasses] = {};
   std::int64_t black_bytes = 0;  // allocated black during marking (read after a flush)
-  // Objects and bytes allocated from this cache, ever (owner writes, stats() reads).
+  // Objects and bytes allocated from spans that have left this cache, ever (counted when
+  // they leave, under the lock; stats() adds the cached spans' allocations, under it too).
   std::atomic<std::uint64_t> mallocs{0}, alloc_bytes{0};
   MCache* next_all = nullptr;  // registry of all caches
 };
@@ -292,6 +298,9 @@ class Marker final : public Visitor {
   void flush();  // publishes the local buffer
   std::int64_t marked_bytes = 0;
   std::int64_t scanned_bytes = 0;
+  // Background marking (collector, workers on the Ps) earns credit that assists may spend
+  // instead of marking (g_background_credit); an assist's own marking does not.
+  bool earns_credit = true;
 
  private:
   // Go's gcWork.balance: when no full buffer is left for others, publishes the older half
@@ -300,6 +309,7 @@ class Marker final : public Visitor {
   // objects.
   static constexpr std::uint32_t kBalanceEvery = 32;
   void balance();
+  std::int64_t drain_unaccounted(std::int64_t budget);
   void scan_object(std::uintptr_t grey);
   WorkBuf* buf_ = nullptr;
 };
@@ -358,9 +368,25 @@ bool godebug_has(const char* setting);
 
 // Stack bytes scanned in the current cycle (the pacer counts them, as Go 1.18 does).
 extern std::atomic<std::int64_t> g_stack_bytes;
+// The current cycle's scan work (bytes of objects scanned by every drain), and the part
+// of the background's not yet spent by assists (Go's bgScanCredit). Reset at mark start.
+extern std::atomic<std::int64_t> g_scan_work;
+extern std::atomic<std::int64_t> g_background_credit;
+// Go's assist rate (gcControllerState.revise): the scan work still expected over the heap
+// the mutators may still allocate before the goal, in scan bytes per byte allocated.
+// Background marking shrinks the first, so assists get lighter as it keeps up, and
+// heavier as the heap nears the goal. Past the expected work: the most there can be (the
+// whole live heap) over the room left to 1.1x the goal, as Go's hard goal. (collector.cpp)
+double assist_work_per_byte(std::int64_t expected, std::int64_t done, std::int64_t goal,
+                            std::int64_t live);
+// Takes up to want bytes of g_background_credit (never below zero); returns what it took.
+std::int64_t spend_background_credit(std::int64_t want);
 
 // The allocator calls this when it grew the heap: starts a cycle if the trigger is passed.
 void maybe_trigger(std::int64_t live_bytes);
+// Takes obj off this thread's MutatorState::precounted: true if it was there (its count
+// now belongs to the caller).
+bool take_precount(const void* obj) noexcept;
 // An allocating goroutine in debt does mark work (mark assists). Outside busy sections.
 void assist(MutatorState* ms);
 // An allocation that took the heap past its goal while no cycle marks (the cycle the

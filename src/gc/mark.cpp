@@ -330,7 +330,17 @@ void Marker::scan_object(std::uintptr_t grey) {
   scanned_bytes += t->size;
 }
 
+std::atomic<std::int64_t> g_scan_work{0};
+std::atomic<std::int64_t> g_background_credit{0};
+
 std::int64_t Marker::drain(std::int64_t budget) {
+  const std::int64_t done = drain_unaccounted(budget);
+  g_scan_work.fetch_add(done, std::memory_order_relaxed);
+  if (earns_credit) g_background_credit.fetch_add(done, std::memory_order_relaxed);
+  return done;
+}
+
+std::int64_t Marker::drain_unaccounted(std::int64_t budget) {
   const std::int64_t start = scanned_bytes;
   std::uint32_t until_balance = kBalanceEvery;
   while (scanned_bytes - start < budget) {

@@ -140,7 +140,19 @@ __attribute__((noinline)) bool hold(const void* where, const void* obj) noexcept
   return true;
 }
 
+bool take_precount(const void* obj) noexcept {
+  MutatorState* ms = mutator();
+  std::vector<const void*>& pre = ms->precounted;
+  for (auto it = pre.rbegin(); it != pre.rend(); ++it) {
+    if (*it != obj) continue;
+    pre.erase(std::next(it).base());
+    return true;
+  }
+  return false;
+}
+
 void retain(const void* obj) noexcept {
+  if (take_precount(obj)) return;  // make()'s Ptr: the allocation counted it already
   std::uint32_t i = 0;
   Span* s = span_of_object(obj, &i);
   std::atomic<std::uint32_t>& state = s->ensure_states()[i];  // outside the section: allocates

@@ -77,7 +77,7 @@ bool sweep_span(Span* s, bool with_user_code, bool keep_empty) {
   // Without states, destructors or poisoning, a dead cell needs nothing but counting.
   const bool per_cell =
       san::kPoisons || states != nullptr || s->needs_bg_sweep.load(std::memory_order_relaxed);
-  for (std::uint32_t w = 0; w < s->words; ++w) {
+  for (std::uint32_t w = 0; w < s->used_words(); ++w) {
     std::uint64_t mark = s->mark_bits[w].load(std::memory_order_relaxed);
     std::uint64_t dead = s->alloc_bits[w].load(std::memory_order_relaxed) & ~mark;
     if (!per_cell) {
@@ -97,8 +97,9 @@ bool sweep_span(Span* s, bool with_user_code, bool keep_empty) {
     s->mark_bits[w].store(0, std::memory_order_relaxed);
     live += static_cast<std::uint32_t>(std::popcount(mark));
   }
-  s->alloc_count = live;
+  s->alloc_count.store(live, std::memory_order_relaxed);
   s->freeindex = 0;
+  s->alloc_cache = 0;
   if (freed != 0) s->zeroed = false;
   heap().frees.fetch_add(static_cast<std::uint64_t>(freed), std::memory_order_relaxed);
   heap().freed_bytes.fetch_add(static_cast<std::uint64_t>(freed) * s->cell,

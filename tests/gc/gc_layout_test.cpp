@@ -15,6 +15,7 @@
 #include "gort/gc.hpp"
 #include "gort/gort.hpp"
 #include "gort/pprof.hpp"
+#include "gort/time.hpp"
 
 namespace gc = gort::gc;
 using namespace std::chrono_literals;
@@ -109,6 +110,65 @@ TEST(GcLayout, ObjectsTakeNoMoreThanTheirSizeClass) {
     for (const TinyLink* t = keep.get(); t != nullptr; t = t->next.get()) ++length;
     EXPECT_EQ(length, kTiny);
   });
+}
+
+// A cache counts the allocations from a span when the span leaves it (src/gc/alloc.cpp,
+// uncache), and stats() adds those of the spans still cached: every allocation counts
+// once, whether its span is cached, revoked by a cycle's end or refilled, on goroutines
+// of two Ps and on a plain thread (its own cache), with stats() read meanwhile.
+TEST(GcLayout, StatsCountEveryAllocationOnceWhileSpansComeAndGo) {
+  struct Small {
+    std::uint64_t w[2];
+  };
+  struct Medium {
+    std::uint64_t w[25];
+  };
+  struct Big {
+    std::uint64_t w[375];
+  };
+  constexpr std::uint64_t kEach = 30000;  // per allocator and size
+  const int old = gc::set_percent(10);    // cycles end, and revoke caches, all along
+  gc::Stats before, after;
+  gort::run(
+      [&] {
+        before = gc::stats();
+        std::atomic<bool> done{false};
+        auto allocate = [] {
+          for (std::uint64_t i = 0; i < kEach; ++i) {
+            gc::make<Small>();
+            gc::make<Medium>();
+            if (i % 8 == 0) gc::make<Big>();
+          }
+        };
+        std::thread plain(allocate);
+        gort::WaitGroup wg;
+        for (int g = 0; g < 3; ++g) {
+          wg.add(1);
+          gort::go([&] {
+            allocate();
+            wg.done();
+          });
+        }
+        gort::go([&] {
+          while (!done.load()) {
+            (void)gc::stats();
+            gort::sleep(100us);
+          }
+        });
+        wg.wait();
+        plain.join();
+        done = true;
+        after = gc::stats();
+      },
+      gort::Options{.procs = 2});
+  gc::set_percent(old);
+  constexpr std::uint64_t kObjects = 4 * (2 * kEach + kEach / 8);
+  EXPECT_EQ(after.mallocs - before.mallocs, kObjects);
+  const std::uint64_t requested =
+      4 * kEach * (sizeof(std::uint64_t) * (2 + 25) + sizeof(std::uint64_t) * 375 / 8);
+  EXPECT_GE(after.total_alloc - before.total_alloc, requested);
+  EXPECT_LE(after.total_alloc - before.total_alloc, requested + requested / 8);
+  EXPECT_GT(after.num_gc, before.num_gc);
 }
 
 TEST(GcLayout, CountedPtrsFinalizersAndSamplesShareOneSpansStateTable) {

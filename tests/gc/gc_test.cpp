@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -238,6 +239,66 @@ TEST(Gc, ObjectsWithoutMembersAndAbandonedConstructions) {
     gc::collect();
     EXPECT_TRUE(static_cast<bool>(ok));
   });
+}
+
+// A thread that runs no goroutine has no stack scan: from the allocation to the Ptr that
+// make() returns, its object lives in registers only. The allocation counts it, so a
+// whole cycle meanwhile (here run by the constructor itself) cannot free it; the Ptr
+// takes that count over, so the object is freed once the Ptr is gone. Before, the first
+// collection freed the object's span and the Ptr died with "a Ptr to memory outside the
+// collected heap".
+TEST(Gc, APlainThreadsNewbornSurvivesCyclesBeforeItsPtr) {
+  static std::atomic<int> newborns_destroyed{0};
+  struct Newborn {  // 200 bytes: a size class of its own in this test
+    gc::Member<Node> child;
+    std::uint64_t stamp[24];
+    explicit Newborn(int v) {
+      for (std::uint64_t& w : stamp) w = 0x5eed0000u + static_cast<std::uint64_t>(v);
+      gc::collect();
+      gc::collect();
+      child = gc::make<Node>(v);  // a newborn inside a newborn
+      gc::collect();
+    }
+    ~Newborn() { newborns_destroyed.fetch_add(1); }
+    void trace(gc::Visitor& v) const { v.visit(child); }
+  };
+  const int nodes_before = g_destroyed.load();
+  std::thread([] {
+    std::vector<gc::Ptr<Newborn>> kept;
+    for (int i = 0; i < 3; ++i) kept.push_back(gc::make<Newborn>(i));
+    std::vector<gc::Ptr<Leaf>> churn;  // reuses any cell that was freed
+    for (int i = 0; i < 2000; ++i) churn.push_back(gc::make<Leaf>());
+    gc::collect();
+    for (int i = 0; i < 3; ++i) {
+      for (std::uint64_t w : kept[i]->stamp) ASSERT_EQ(w, 0x5eed0000u + i);
+      ASSERT_TRUE(kept[i]->child);
+      EXPECT_EQ(kept[i]->child->value, i);
+    }
+  }).join();
+  EXPECT_EQ(newborns_destroyed.load(), 0);
+  // The Ptrs are gone: no count is left behind, so every object is freed.
+  for (int i = 0; i < 3 && newborns_destroyed.load() < 3; ++i) gc::collect();
+  EXPECT_EQ(newborns_destroyed.load(), 3);
+  EXPECT_GE(g_destroyed.load() - nodes_before, 3);
+}
+
+// A constructor that throws on a thread without a goroutine: the object's count, taken
+// by the allocation, is dropped with it, so it does not stay a root.
+TEST(Gc, APlainThreadsAbandonedConstructionIsFreed) {
+  struct Big {  // a large object: 64 KiB
+    std::uint64_t w[8192];
+    explicit Big(bool t) {
+      if (t) throw std::runtime_error("no");
+    }
+  };
+  gc::collect();
+  const std::uint64_t before = gc::stats().heap_alloc;
+  std::thread([] {
+    for (int i = 0; i < 200; ++i) EXPECT_THROW(gc::make<Big>(true), std::runtime_error);
+  }).join();
+  gc::collect();
+  gc::collect();
+  EXPECT_LT(gc::stats().heap_alloc, before + (2 << 20)) << "200 x 64 KiB were abandoned";
 }
 
 // A destroyed Ptr clears its slot, so that a conservative stack scan cannot find the

@@ -14,8 +14,8 @@
 // Usage: compare_gort_binarytrees [depth] (default 21). Check lines on stdout in the
 // standard format; at exit, on stderr:
 //   GCSTATS num_gc=<n> pause_max_ns=<ns> pause_total_ns=<ns> stack_stop_max_ns=<ns>
-//           handshake_wait_max_ns=<ns>
-// from gc::stats() (the last two: -1 if Stats does not have them).
+//           handshake_wait_max_ns=<ns> mark_fractional_ns=<ns> mark_idle_ns=<ns>
+// from gc::stats() (the last four: -1 if Stats does not have them).
 #include <gort/gc.hpp>
 #include <gort/gort.hpp>
 
@@ -98,9 +98,11 @@ int main(int argc, char** argv) {
     const gc::Stats s = gc::stats();
     std::fprintf(stderr,
                  "GCSTATS num_gc=%" PRIu64 " pause_max_ns=%" PRIu64 " pause_total_ns=%" PRIu64
-                 " stack_stop_max_ns=%lld handshake_wait_max_ns=%lld\n",
+                 " stack_stop_max_ns=%lld handshake_wait_max_ns=%lld mark_fractional_ns=%lld"
+                 " mark_idle_ns=%lld\n",
                  s.num_gc, s.pause_max_ns, s.pause_total_ns,
                  GORT_STAT_OR_NONE(s, stack_stop_max_ns),
-                 GORT_STAT_OR_NONE(s, handshake_wait_max_ns));
+                 GORT_STAT_OR_NONE(s, handshake_wait_max_ns),
+                 GORT_STAT_OR_NONE(s, mark_fractional_ns), GORT_STAT_OR_NONE(s, mark_idle_ns));
   });
 }
