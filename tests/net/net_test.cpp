@@ -236,7 +236,9 @@ TEST(Net, CloseWakesBlockedAccept) {
     Goroutines group;  // waited for before the runtime exits
     net::Listener l = net::listen("tcp", "127.0.0.1:0");
     auto result = gort::make_chan<bool>(1);
-    group.go([&] {
+    // The goroutine holds its own copy: the test's is destroyed (the test returns) while
+    // the goroutine may still be finishing its send.
+    group.go([&l, result] {
       try {
         l.accept();
         result.send(false);
@@ -571,7 +573,7 @@ TEST(Net, GoroutinesWaitingForIoAreNotADeadlock) {
   gort::run([&] {
     Goroutines group;  // waited for before the runtime exits
     auto got = gort::make_chan<std::string>(0);
-    group.go([&] {
+    group.go([&l, got] {  // its own copy of the channel, which may outlive the test's
       net::Conn c = l.accept();
       got.send(read_n(c, 5));
     });

@@ -72,8 +72,8 @@ std::string header(std::uint64_t id, const std::string& state) {
 // their own names, different bodies so identical-code folding keeps both.
 // Lines of the calls the goroutines block in (this file is built with -g: file:line from
 // DWARF must be in the dumps).
-int marker_recv_line = 0;
-int marker_group_line = 0;
+std::atomic<int> marker_recv_line{0};
+std::atomic<int> marker_group_line{0};  // written by every goroutine of a group
 
 __attribute__((noinline, noclone)) void profile_marker_recv(gort::Chan<int> ch) {
   marker_recv_line = __LINE__ + 1;
