@@ -68,6 +68,9 @@ void ping_pong() {
   wg.add(1);
   gort::go([=, &wg] {
     for (int v : ping) pong.send(v + 1);
+    // Main is in wg.wait() by now, so that the trace has a WaitGroup block: done()
+    // right after the close let main find the count at zero on another P (TSan, 8 Ps).
+    gort::sleep(5ms);
     wg.done();
   });
   for (int i = 0; i < kRounds; ++i) {
