@@ -159,12 +159,17 @@ constexpr std::uintptr_t kNeedsTypeTable = 1;
 constexpr std::uintptr_t kNeedsStateTable = 2;
 
 // The newborn object in cell i of s gets its first count, for the Ptr that make() will
-// build on a thread whose registers no scan reads (MutatorState::precounted): as retain
-// counts (roots.cpp), but inside the allocation's busy section, so that no cycle can end
-// between the allocation and the count. The cell is black if marking: no shade.
+// build on a thread whose registers no scan reads (MutatorState::precounted): the same
+// steps as retain (roots.cpp), inside the allocation's busy section, so that no cycle can
+// end between the allocation and the count. The cell is black if marking: no shade.
 void precount(MutatorState* ms, Span* s, std::atomic<std::uint32_t>* states, std::uint32_t i) {
   const std::uintptr_t cell = s->cell_addr(i);
-  add_count(ms, states[i], cell);
+  const std::uint32_t old = states[i].fetch_add(1, std::memory_order_seq_cst);
+  if ((old & kInRootLog) == 0 &&
+      (states[i].fetch_or(kInRootLog, std::memory_order_seq_cst) & kInRootLog) == 0) {
+    runtime::LockGuard l(ms->lock);
+    ms->root_log.push_back(reinterpret_cast<const void*>(cell));
+  }
   ms->precounted.push_back(reinterpret_cast<const void*>(cell));
 }
 
@@ -195,30 +200,6 @@ std::uintptr_t take_cell(MCache* c, int sc, std::uint32_t type, bool dtor, bool 
   if (black) c->black_bytes += s->cell;
   if (counted != nullptr) [[unlikely]]
     precount(counted, s, states, i);
-  return cell;
-}
-
-// take_cell in a busy section of ms, if c was not revoked; *marking: the phase was kMark
-// (so a cell taken is black). The phase is read before the epoch. The collector revokes
-// caches (epoch) and then turns marking off, with no stop between the two. Read the
-// other way round, an allocation could see the old epoch (its cached span still valid)
-// and then the phase already off, and take a white cell from a span about to be swept
-// with the finished cycle's marks: freed while reachable. Seeing the phase off now
-// implies seeing the new epoch (seq_cst load, then a load ordered after it), so such a
-// cache is refilled. The cache's owner, in a runtime section if c is a P's.
-template <bool kReload = true>
-__attribute__((always_inline)) inline std::uintptr_t take_cell_in_section(
-    MutatorState* ms, MCache* c, int sc, std::uint32_t type, bool dtor, MutatorState* counted,
-    bool* marking) {
-  std::uintptr_t cell = 0;
-  enter_busy(ms);
-  *marking = current_phase() == kMark;
-  // Acquire: pairs with flush_cache's release, so a cache the collector flushed is seen
-  // empty.
-  if (c->epoch.load(std::memory_order_acquire) == g_cache_epoch.load(std::memory_order_relaxed))
-      [[likely]]
-    cell = take_cell<kReload>(c, sc, type, dtor, *marking, counted);
-  exit_busy(ms);
   return cell;
 }
 
@@ -449,9 +430,8 @@ void cache_totals(std::uint64_t* mallocs, std::uint64_t* bytes) {
     *bytes += c->alloc_bytes.load(std::memory_order_relaxed);
     for (const Span* s : c->spans) {
       if (s == nullptr) continue;
-      const std::uint32_t n = allocated_while_cached(s);
-      *mallocs += n;
-      *bytes += std::uint64_t{n} * s->cell;
+      *mallocs += allocated_while_cached(s);
+      *bytes += std::uint64_t{allocated_while_cached(s)} * s->cell;
     }
   }
 }
@@ -491,10 +471,25 @@ __attribute__((noinline)) void* allocate_small_anyhow(int sc, std::uint32_t type
       if (c == nullptr) [[unlikely]]
         c = p_cache(m->p);
     }
+    std::uintptr_t cell = 0;
     bool black = false;
     // Without a goroutine, no scan reads this thread's registers: the object is counted.
-    std::uintptr_t cell =
-        take_cell_in_section(ms, c, sc, type, dtor, on_goroutine ? nullptr : ms, &black);
+    MutatorState* counted = on_goroutine ? nullptr : ms;
+    enter_busy(ms);
+    // The phase is read before the epoch. The collector revokes caches (epoch) and then
+    // turns marking off, with no stop between the two. Read the other way round, an
+    // allocation could see the old epoch (its cached span still valid) and then the phase
+    // already off, and take a white cell from a span about to be swept with the finished
+    // cycle's marks: freed while reachable. Seeing the phase off now implies seeing the
+    // new epoch (seq_cst load, then a load ordered after it), so such a cache is refilled.
+    const bool marking = current_phase() == kMark;
+    // Acquire: pairs with flush_cache's release, so a cache the collector flushed is seen
+    // empty.
+    if (c->epoch.load(std::memory_order_acquire) == g_cache_epoch.load(std::memory_order_relaxed)) {
+      black = marking;
+      cell = take_cell(c, sc, type, dtor, black, counted);
+    }
+    exit_busy(ms);
     bool refilled = true;
     if (cell == kNeedsTypeTable || cell == kNeedsStateTable) {
       add_side_table(c, sc, cell);
@@ -535,8 +530,8 @@ __attribute__((noinline)) void* allocate_small_slow(int sc, std::uint32_t type, 
 // to keep it short (binary-trees spends half its time here): a goroutine on a P whose
 // cache's span of class sc has a free cell in its alloc cache. Anything else (no P, a
 // revoked cache, a full span, a side table to create, a plain thread) goes to
-// allocate_small_slow. The same protocol as allocate_small_anyhow: a runtime section
-// around take_cell_in_section. A leaf for runtime::current_m_in_leaf: the
+// allocate_small_slow. The same protocol as allocate_small_anyhow: runtime section, busy
+// section, phase before epoch (see there). A leaf for runtime::current_m_in_leaf: the
 // calls after which the goroutine may run on another thread read no thread-local here.
 __attribute__((noinline)) void* allocate(std::size_t size, std::uint32_t type, bool dtor) {
   if (size > kMaxSmallCell) [[unlikely]] {
@@ -555,8 +550,14 @@ __attribute__((noinline)) void* allocate(std::size_t size, std::uint32_t type, b
     auto* c = p != nullptr ? static_cast<MCache*>(p->gc_cache) : nullptr;
     std::uintptr_t cell = 0;
     bool marking = false;
-    if (c != nullptr) [[likely]]
-      cell = take_cell_in_section<false>(ms, c, sc, type, dtor, nullptr, &marking);
+    if (c != nullptr) [[likely]] {
+      enter_busy(ms);
+      marking = current_phase() == kMark;
+      if (c->epoch.load(std::memory_order_acquire) == g_cache_epoch.load(std::memory_order_relaxed))
+          [[likely]]
+        cell = take_cell<false>(c, sc, type, dtor, marking, nullptr);
+      exit_busy(ms);
+    }
     runtime::exit_runtime(m);
     if (cell > kNeedsStateTable) [[likely]] {
       // A sample's stack: allocation_slow_path, this, then the caller.
@@ -575,7 +576,7 @@ void abandon(void* obj) noexcept {
   if (s == nullptr) base::fatal("gc: abandon of memory outside the collected heap");
   // Type 0: garbage without trace or destructor (its constructor did not finish).
   s->ensure_types()[s->index_of(addr)].store(0, std::memory_order_relaxed);
-  if (take_precount(mutator(), obj)) unhold(obj);
+  if (take_precount(obj)) unhold(obj);
 }
 
 }  // namespace gort::gc::detail

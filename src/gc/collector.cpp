@@ -588,18 +588,10 @@ void maybe_trigger(std::int64_t live_bytes) {
 
 namespace {
 
-// The waits of an allocation past the goal (here and in assist): steps of 20 us, 100 ms
-// at most, so that a stalled collector cannot stall the program.
-constexpr int kPastGoalWaits = 5000;
-constexpr auto kPastGoalWaitStep = std::chrono::microseconds(20);
-
-bool past_goal() {
-  return heap().live_bytes.load(std::memory_order_relaxed) >
-         g_pacer.goal.load(std::memory_order_relaxed);
-}
-
 bool past_goal_unmarked() {
-  return past_goal() && current_phase() != kMark;
+  return heap().live_bytes.load(std::memory_order_relaxed) >
+             g_pacer.goal.load(std::memory_order_relaxed) &&
+         current_phase() != kMark;
 }
 
 }  // namespace
@@ -609,9 +601,9 @@ void wait_for_marking_past_goal() {
   if (std::this_thread::get_id() == g_collector_id)
     return;  // a destructor: it would wait for itself
   const std::int64_t t0 = os::nanotime();
-  for (int waits = 0; waits < kPastGoalWaits && past_goal_unmarked(); ++waits) {
+  for (int waits = 0; waits < 5000 && past_goal_unmarked(); ++waits) {
     maybe_trigger(heap().live_bytes.load(std::memory_order_relaxed));
-    std::this_thread::sleep_for(kPastGoalWaitStep);
+    std::this_thread::sleep_for(std::chrono::microseconds(20));
   }
   g_assist_ns.fetch_add(os::nanotime() - t0, std::memory_order_relaxed);
 }
@@ -678,9 +670,13 @@ void assist(MutatorState* ms) {
   bool marking = owed <= 0 || help(owed);
   // Past the goal (a soft memory limit, or a collector that fell behind): wait for the
   // cycle, helping with whatever work appears, as Go parks over-allocating goroutines on
-  // its assist queue. Bounded (kPastGoalWaits).
-  for (int waits = 0; marking && waits < kPastGoalWaits && past_goal(); ++waits) {
-    std::this_thread::sleep_for(kPastGoalWaitStep);
+  // its assist queue. Bounded (100 ms), so that a stalled collector cannot stall the
+  // program.
+  for (int waits = 0; marking && waits < 5000 &&
+                      heap().live_bytes.load(std::memory_order_relaxed) >
+                          g_pacer.goal.load(std::memory_order_relaxed);
+       ++waits) {
+    std::this_thread::sleep_for(std::chrono::microseconds(20));
     marking = help(1 << 20);
   }
   g_assist_ns.fetch_add(os::nanotime() - t0, std::memory_order_relaxed);

@@ -384,13 +384,9 @@ std::int64_t spend_background_credit(std::int64_t want);
 
 // The allocator calls this when it grew the heap: starts a cycle if the trigger is passed.
 void maybe_trigger(std::int64_t live_bytes);
-// Takes obj off ms's MutatorState::precounted (ms: this thread's): true if it was there
-// (its count now belongs to the caller).
-bool take_precount(MutatorState* ms, const void* obj) noexcept;
-// Raises the count in the state word of the object in `cell` and lists the object in
-// ms's root log if it was not listed (the Dekker pair with the collector, roots.cpp).
-// Inside a busy section of ms, the owner's thread.
-void add_count(MutatorState* ms, std::atomic<std::uint32_t>& state, std::uintptr_t cell) noexcept;
+// Takes obj off this thread's MutatorState::precounted: true if it was there (its count
+// now belongs to the caller).
+bool take_precount(const void* obj) noexcept;
 // An allocating goroutine in debt does mark work (mark assists). Outside busy sections.
 void assist(MutatorState* ms);
 // An allocation that took the heap past its goal while no cycle marks (the cycle the

@@ -140,7 +140,8 @@ __attribute__((noinline)) bool hold(const void* where, const void* obj) noexcept
   return true;
 }
 
-bool take_precount(MutatorState* ms, const void* obj) noexcept {
+bool take_precount(const void* obj) noexcept {
+  MutatorState* ms = mutator();
   std::vector<const void*>& pre = ms->precounted;
   for (auto it = pre.rbegin(); it != pre.rend(); ++it) {
     if (*it != obj) continue;
@@ -150,22 +151,18 @@ bool take_precount(MutatorState* ms, const void* obj) noexcept {
   return false;
 }
 
-void add_count(MutatorState* ms, std::atomic<std::uint32_t>& state, std::uintptr_t cell) noexcept {
+void retain(const void* obj) noexcept {
+  if (take_precount(obj)) return;  // make()'s Ptr: the allocation counted it already
+  std::uint32_t i = 0;
+  Span* s = span_of_object(obj, &i);
+  std::atomic<std::uint32_t>& state = s->ensure_states()[i];  // outside the section: allocates
+  MutatorState* ms = mutator();
+  Busy busy(ms);
   const std::uint32_t old = state.fetch_add(1, std::memory_order_seq_cst);
   if ((old & kCountMask) == kCountMask) base::fatal("gc: too many Ptrs to one object (2^28)");
   if ((old & kInRootLog) == 0 &&
       (state.fetch_or(kInRootLog, std::memory_order_seq_cst) & kInRootLog) == 0)
-    log_root(ms, cell);
-}
-
-void retain(const void* obj) noexcept {
-  MutatorState* ms = mutator();
-  if (take_precount(ms, obj)) return;  // make()'s Ptr: the allocation counted it already
-  std::uint32_t i = 0;
-  Span* s = span_of_object(obj, &i);
-  std::atomic<std::uint32_t>& state = s->ensure_states()[i];  // outside the section: allocates
-  Busy busy(ms);
-  add_count(ms, state, s->cell_addr(i));
+    log_root(ms, s->cell_addr(i));
   if (current_phase() == kMark) barrier_shade(ms, obj);
 }
 
